@@ -1,0 +1,16 @@
+/**
+ * The one TensorFlow.js build this project uses.
+ *
+ * Every module imports `tf` from here, never from a tfjs package directly:
+ * - tfjs packages resolve to their CommonJS builds under Deno; importing an
+ *   ESM entry point anywhere would create a second engine, and a backend
+ *   registered in one engine is missing from the other.
+ * - `@tensorflow/tfjs-core` alone registers no gradients; the union package
+ *   `@tensorflow/tfjs` registers them all (and the chained-op prototypes).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export { tf };
+export type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from "@tensorflow/tfjs";
