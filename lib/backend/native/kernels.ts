@@ -1,0 +1,376 @@
+/**
+ * Replaces the matmul-heavy kernels of the tfjs `wasm` or `cpu` backend with
+ * OpenBLAS `cblas_sgemm` (multi-threaded, ~7x the wasm backend's XNNPACK on
+ * two cores). Everything else, and every case a native kernel does not cover
+ * (non-float32, prelu, overlapping convolutions...), stays with the original
+ * kernel, which is called as-is.
+ *
+ * Kernels are looked up in the registry on every op call, so swapping them
+ * works before or after `tf.setBackend`; the originals' setup/dispose hooks
+ * are kept so that a later backend initialisation still sets them up.
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { planBatchMatMul, runBatchMatMul } from "./_batch_matmul.ts";
+import { activateInPlace, fillRows, isNativeActivation } from "./_epilogue.ts";
+import {
+  gatherPatches,
+  patchCols,
+  patchRows,
+  planPatchConv,
+} from "./_patch_conv.ts";
+import { type TensorMemory, tensorMemory } from "./_tensor_memory.ts";
+import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
+
+type KernelConfig = tf.KernelConfig;
+type KernelFunc = tf.KernelFunc;
+type TensorInfo = tf.TensorInfo;
+
+/** Backends whose kernels can be replaced. */
+export type NativeBackendName = "wasm" | "cpu";
+
+/** The kernels this module can replace. */
+export const NATIVE_KERNEL_NAMES = [
+  "BatchMatMul",
+  "_FusedMatMul",
+  "Conv2D",
+  "FusedConv2D",
+] as const;
+
+/** One of {@linkcode NATIVE_KERNEL_NAMES}. */
+export type NativeKernelName = typeof NATIVE_KERNEL_NAMES[number];
+
+/** Options of {@linkcode registerNativeKernels}. */
+export interface RegisterNativeKernelsOptions {
+  /**
+   * OpenBLAS library to open (see `loadOpenBlas`).
+   * @default env CUFIT_OPENBLAS, then the system library names
+   */
+  path?: string;
+  /**
+   * OpenBLAS threads.
+   * @default navigator.hardwareConcurrency
+   */
+  threads?: number;
+  /**
+   * An already loaded OpenBLAS; `path` and `threads` are then ignored and
+   * unregistering leaves it open.
+   * @default undefined (load one)
+   */
+  openblas?: OpenBlas;
+  /**
+   * Which kernels to replace.
+   * @default NATIVE_KERNEL_NAMES
+   */
+  kernels?: readonly NativeKernelName[];
+}
+
+/** What {@linkcode registerNativeKernels} did. */
+export interface NativeKernelsResult {
+  /** Kernels now native, e.g. `["BatchMatMul", "_FusedMatMul"]`. */
+  active: string[];
+  /** Why nothing (or not everything asked for) was replaced. */
+  reason?: string;
+}
+
+interface Registration {
+  originals: KernelConfig[];
+  blas: OpenBlas;
+  ownsBlas: boolean;
+}
+
+const registrations = new Map<NativeBackendName, Registration>();
+
+/**
+ * Swaps the matmul kernels of `backendName` for OpenBLAS ones.
+ *
+ * Never throws for a missing library or permission: it then registers
+ * nothing and says why in `reason`. Calling it again re-registers.
+ */
+export function registerNativeKernels(
+  backendName: NativeBackendName,
+  options: RegisterNativeKernelsOptions = {},
+): NativeKernelsResult {
+  if (backendName !== "wasm" && backendName !== "cpu") {
+    throw new Error(
+      `Native kernels: backend must be "wasm" or "cpu", got ${
+        JSON.stringify(backendName)
+      }`,
+    );
+  }
+  const wanted = options.kernels ?? NATIVE_KERNEL_NAMES;
+  for (const name of wanted) {
+    if (!(NATIVE_KERNEL_NAMES as readonly string[]).includes(name)) {
+      throw new Error(
+        `Native kernels: unknown kernel ${
+          JSON.stringify(name)
+        }, expected one of ${NATIVE_KERNEL_NAMES.join(", ")}`,
+      );
+    }
+  }
+  unregisterNativeKernels(backendName);
+
+  const present = wanted.filter((name) =>
+    tf.getKernel(name, backendName) !== undefined
+  );
+  if (present.length === 0) {
+    return {
+      active: [],
+      reason:
+        `Backend "${backendName}" has none of the kernels ${
+          wanted.join(", ")
+        } registered` +
+        (backendName === "wasm"
+          ? " (is @tensorflow/tfjs-backend-wasm imported?)"
+          : ""),
+    };
+  }
+  let blas = options.openblas;
+  if (blas === undefined) {
+    const loaded = loadOpenBlas({
+      path: options.path,
+      threads: options.threads,
+    });
+    if ("error" in loaded) return { active: [], reason: loaded.error };
+    blas = loaded;
+  }
+
+  const originals: KernelConfig[] = [];
+  for (const name of present) {
+    const original = tf.getKernel(name, backendName);
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel({
+      kernelName: name,
+      backendName,
+      kernelFunc: NATIVE_FACTORIES[name](
+        blas,
+        backendName,
+        original.kernelFunc,
+      ),
+      setupFunc: original.setupFunc,
+      disposeFunc: original.disposeFunc,
+    });
+    originals.push(original);
+  }
+  registrations.set(backendName, {
+    originals,
+    blas,
+    ownsBlas: options.openblas === undefined,
+  });
+  const missing = wanted.filter((name) => !present.includes(name));
+  return missing.length === 0 ? { active: present } : {
+    active: present,
+    reason: `Backend "${backendName}" has no ${
+      missing.join(", ")
+    } kernel to replace`,
+  };
+}
+
+/**
+ * Restores the original kernels of `backendName` (of both backends when
+ * omitted); returns the kernel names restored.
+ */
+export function unregisterNativeKernels(
+  backendName?: NativeBackendName,
+): string[] {
+  const restored: string[] = [];
+  const names = backendName === undefined
+    ? [...registrations.keys()]
+    : [backendName];
+  for (const name of names) {
+    const reg = registrations.get(name);
+    if (reg === undefined) continue;
+    registrations.delete(name);
+    for (const original of reg.originals) {
+      if (tf.getKernel(original.kernelName, name) !== undefined) {
+        tf.unregisterKernel(original.kernelName, name);
+      }
+      tf.registerKernel(original);
+      restored.push(original.kernelName);
+    }
+    if (reg.ownsBlas) reg.blas.close();
+  }
+  return restored;
+}
+
+/** Kernels of `backendName` that are currently native. */
+export function activeNativeKernels(backendName: NativeBackendName): string[] {
+  return registrations.get(backendName)?.originals.map((k) => k.kernelName) ??
+    [];
+}
+
+type Factory = (
+  blas: OpenBlas,
+  backendName: NativeBackendName,
+  original: KernelFunc,
+) => KernelFunc;
+
+const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
+  BatchMatMul: (blas, backendName, original) => (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+    };
+    if (a.dtype !== "float32" || b.dtype !== "float32") return original(args);
+    const plan = planBatchMatMul(a.shape, b.shape, !!transposeA, !!transposeB);
+    return withViews(
+      backendName,
+      args.backend,
+      plan.outShape,
+      [a, b],
+      (out, [av, bv]) => {
+        runBatchMatMul(blas, plan, { a: av, b: bv, out });
+      },
+    ) ?? original(args);
+  },
+
+  _FusedMatMul: (blas, backendName, original) => (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const { transposeA, transposeB, activation, leakyreluAlpha } = args
+      .attrs as {
+        transposeA: boolean;
+        transposeB: boolean;
+        activation?: string;
+        leakyreluAlpha?: number;
+      };
+    if (
+      a === undefined || b === undefined || a.dtype !== "float32" ||
+      b.dtype !== "float32" || preluActivationWeights != null ||
+      !isNativeActivation(activation)
+    ) {
+      return original(args);
+    }
+    const plan = planBatchMatMul(a.shape, b.shape, !!transposeA, !!transposeB);
+    if (bias != null && !isRowBias(bias, plan.n)) return original(args);
+    const inputs = bias == null ? [a, b] : [a, b, bias];
+    return withViews(
+      backendName,
+      args.backend,
+      plan.outShape,
+      inputs,
+      (out, views) => {
+        if (bias != null) fillRows(out, views[2], plan.n);
+        runBatchMatMul(blas, plan, { a: views[0], b: views[1], out }, {
+          beta: bias == null ? 0 : 1,
+        });
+        activateInPlace(out, activation, leakyreluAlpha);
+      },
+    ) ?? original(args);
+  },
+
+  Conv2D: (blas, backendName, original) => (args) =>
+    patchConv(blas, backendName, original, args),
+
+  FusedConv2D: (blas, backendName, original) => (args) => {
+    const { activation, leakyreluAlpha } = args.attrs as {
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const { bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    if (preluActivationWeights != null || !isNativeActivation(activation)) {
+      return original(args);
+    }
+    return patchConv(blas, backendName, original, args, {
+      bias: bias ?? undefined,
+      epilogue: (out) => activateInPlace(out, activation, leakyreluAlpha),
+    });
+  },
+};
+
+/** Conv2D / FusedConv2D as one sgemm when it is a non-overlapping patch conv. */
+function patchConv(
+  blas: OpenBlas,
+  backendName: NativeBackendName,
+  original: KernelFunc,
+  args: Parameters<KernelFunc>[0],
+  fused: { bias?: TensorInfo; epilogue?: (out: Float32Array) => void } = {},
+): TensorInfo | TensorInfo[] {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+  if (
+    x.dtype !== "float32" || filter.dtype !== "float32" || x.shape.length !== 4
+  ) {
+    return original(args);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+  const plan = planPatchConv(info);
+  const bias = fused.bias;
+  if (
+    plan === undefined || (bias !== undefined && !isRowBias(bias, plan.outC))
+  ) {
+    return original(args);
+  }
+  const inputs = bias === undefined ? [x, filter] : [x, filter, bias];
+  return withViews(
+    backendName,
+    args.backend,
+    info.outShape,
+    inputs,
+    (out, views) => {
+      if (bias !== undefined) fillRows(out, views[2], plan.outC);
+      blas.sgemm({
+        m: patchRows(plan),
+        n: plan.outC,
+        k: patchCols(plan),
+        a: gatherPatches(views[0], plan),
+        b: views[1],
+        c: out,
+        beta: bias === undefined ? 0 : 1,
+      });
+      fused.epilogue?.(out);
+    },
+  ) ?? original(args);
+}
+
+/** A float32 bias that adds one value per output column (`[n]`, `[1, n]`, scalar). */
+function isRowBias(bias: TensorInfo, n: number): boolean {
+  const size = bias.shape.reduce((p, d) => p * d, 1);
+  return bias.dtype === "float32" &&
+    (size === 1 || (size === n && bias.shape[bias.shape.length - 1] === n));
+}
+
+/**
+ * Allocates a float32 output, takes views of it and of `inputs` (after the
+ * allocation, since a growing wasm heap invalidates earlier views) and runs
+ * `compute`. Returns undefined, freeing the output, when a view is missing.
+ */
+function withViews(
+  backendName: NativeBackendName,
+  backend: unknown,
+  outShape: number[],
+  inputs: TensorInfo[],
+  compute: (out: Float32Array, views: Float32Array[]) => void,
+): TensorInfo | undefined {
+  const mem: TensorMemory = tensorMemory(backendName, backend);
+  const out = mem.alloc(outShape);
+  try {
+    const outView = mem.view(out);
+    const views = inputs.map((t) => mem.view(t));
+    if (outView === undefined || views.some((v) => v === undefined)) {
+      mem.free(out);
+      return undefined;
+    }
+    compute(outView, views as Float32Array[]);
+    return out;
+  } catch (e) {
+    mem.free(out);
+    throw e;
+  }
+}
