@@ -13,4 +13,25 @@
 import * as tf from "@tensorflow/tfjs";
 
 export { tf };
-export type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from "@tensorflow/tfjs";
+export type {
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  Variable,
+} from "@tensorflow/tfjs";
+
+/**
+ * Like `tf.tidy` for functions that return host values (numbers, typed
+ * arrays): every tensor made inside `fn` is disposed when it returns.
+ */
+export function tidyHost<T>(fn: () => T): T {
+  tf.engine().startScope();
+  try {
+    return fn();
+  } finally {
+    tf.engine().endScope();
+  }
+}

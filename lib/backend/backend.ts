@@ -1,0 +1,210 @@
+/**
+ * One switch for the compute backend: `auto`, `tensorflow-gpu`, `tensorflow`,
+ * `wasm` or `cpu`.
+ *
+ * The native TensorFlow backends (`@tensorflow/tfjs-node(-gpu)`) are optional:
+ * their install script downloads libtensorflow, which is not part of this
+ * project's default install. Choosing one that is missing fails with the steps
+ * to install it.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** Names accepted by `--backend`. */
+export const BACKENDS = [
+  "auto",
+  "tensorflow-gpu",
+  "tensorflow",
+  "wasm",
+  "cpu",
+] as const;
+
+/** A backend name accepted by {@linkcode initBackend}. */
+export type BackendName = typeof BACKENDS[number];
+
+/** What {@linkcode initBackend} set up. */
+export interface BackendInfo {
+  /** The name asked for. */
+  requested: BackendName;
+  /** The backend in use (never `auto`). */
+  name: Exclude<BackendName, "auto">;
+  /** tfjs's own name for it (`tensorflow`, `wasm`, `cpu`). */
+  tfName: string;
+  /** Kernels replaced by native code (OpenBLAS), if any. */
+  nativeKernels: string[];
+  /** Why native kernels are not active, when they are not. */
+  nativeReason?: string;
+  /** tfjs version. */
+  tfjsVersion: string;
+}
+
+/** Raised when a backend cannot be loaded; the message says how to fix it. */
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
+}
+
+const NODE_PACKAGES = {
+  "tensorflow-gpu": "@tensorflow/tfjs-node-gpu",
+  "tensorflow": "@tensorflow/tfjs-node",
+} as const;
+
+/** The steps that install an optional tfjs-node backend under Deno. */
+export function installHint(name: "tensorflow-gpu" | "tensorflow"): string {
+  const pkg = NODE_PACKAGES[name];
+  const gpu = name === "tensorflow-gpu"
+    ? "\n  It needs an NVIDIA driver with CUDA 11.2 and cuDNN 8.1 libraries on the library path" +
+      " (libtensorflow 2.9.1; Hopper GPUs JIT-compile its kernels from PTX on first use)."
+    : "";
+  return [
+    `The "${name}" backend needs ${pkg}@4.22.0, which is not installed.`,
+    "  Install it into this project's local node_modules, allowing its install script",
+    "  (which downloads libtensorflow 2.9.1 from Google's storage):",
+    `    deno install --allow-scripts=npm:${pkg}@4.22.0 npm:${pkg}@4.22.0`,
+    "  then run tasks with --allow-ffi (the backend is a native addon), e.g.",
+    `    deno run --allow-ffi --allow-read --allow-env ... --backend ${name}`,
+  ].join("\n") + gpu;
+}
+
+/** Whether a package directory exists in the local node_modules. */
+function localPackageExists(pkg: string): boolean {
+  try {
+    const root = new URL(
+      "../../node_modules/" + pkg + "/package.json",
+      import.meta.url,
+    );
+    return Deno.statSync(root).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function loadNodeBackend(
+  name: "tensorflow-gpu" | "tensorflow",
+): Promise<void> {
+  const pkg = NODE_PACKAGES[name];
+  // Import only what is installed: a dynamic import of a missing npm package
+  // would make Deno try to download it (and skip its install script).
+  if (!localPackageExists(pkg)) {
+    throw new BackendUnavailableError(installHint(name));
+  }
+  try {
+    await import(pkg);
+  } catch (err) {
+    throw new BackendUnavailableError(
+      `${installHint(name)}\n  Loading it failed: ${(err as Error).message}`,
+    );
+  }
+  if (!(await tf.setBackend("tensorflow"))) {
+    throw new BackendUnavailableError(
+      `${pkg} loaded but its "tensorflow" backend did not initialize`,
+    );
+  }
+}
+
+async function loadWasmBackend(): Promise<void> {
+  await import("@tensorflow/tfjs-backend-wasm");
+  if (!(await tf.setBackend("wasm"))) {
+    throw new BackendUnavailableError(
+      'The "wasm" backend did not initialize (is @tensorflow/tfjs-backend-wasm installed?)',
+    );
+  }
+}
+
+/** Options of {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * Replace matmul-heavy kernels of the wasm/cpu backends with OpenBLAS
+   * when the library is found (needs `--allow-ffi`).
+   * @default true
+   */
+  native?: boolean;
+  /** Where progress lines go. @default console.error */
+  log?: (line: string) => void;
+}
+
+/**
+ * Selects and initializes a backend. `auto` tries, in order, the GPU and CPU
+ * TensorFlow backends when installed, then wasm, then cpu, and logs its pick.
+ */
+export async function initBackend(
+  name: BackendName = "auto",
+  options: InitBackendOptions = {},
+): Promise<BackendInfo> {
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new BackendUnavailableError(
+      `Unknown backend "${name}": expected one of ${BACKENDS.join(", ")}`,
+    );
+  }
+  const log = options.log ?? ((line: string) => console.error(line));
+  let chosen: Exclude<BackendName, "auto">;
+  if (name === "auto") {
+    chosen = await pickAuto();
+  } else {
+    chosen = name;
+    if (name === "tensorflow-gpu" || name === "tensorflow") {
+      await loadNodeBackend(name);
+    } else if (name === "wasm") await loadWasmBackend();
+    else if (!(await tf.setBackend("cpu"))) {
+      throw new BackendUnavailableError('The "cpu" backend did not initialize');
+    }
+  }
+  await tf.ready();
+  const info: BackendInfo = {
+    requested: name,
+    name: chosen,
+    tfName: tf.getBackend(),
+    nativeKernels: [],
+    tfjsVersion: tf.version.tfjs,
+  };
+  if (chosen === "wasm" || chosen === "cpu") {
+    if (options.native === false) {
+      info.nativeReason = "disabled";
+    } else {
+      const native = await tryNativeKernels(chosen);
+      info.nativeKernels = native.active;
+      info.nativeReason = native.reason;
+    }
+  }
+  const nativeNote = info.nativeKernels.length > 0
+    ? `; native kernels: ${info.nativeKernels.join(", ")}`
+    : info.nativeReason
+    ? `; native kernels off (${info.nativeReason})`
+    : "";
+  log(
+    `backend: ${info.name}${
+      name === "auto" ? " (auto)" : ""
+    }, tfjs ${info.tfjsVersion}${nativeNote}`,
+  );
+  return info;
+}
+
+async function pickAuto(): Promise<Exclude<BackendName, "auto">> {
+  for (const candidate of ["tensorflow-gpu", "tensorflow"] as const) {
+    if (!localPackageExists(NODE_PACKAGES[candidate])) continue;
+    try {
+      await loadNodeBackend(candidate);
+      return candidate;
+    } catch {
+      // Installed but unusable (no libtensorflow, no --allow-ffi): next one.
+    }
+  }
+  try {
+    await loadWasmBackend();
+    return "wasm";
+  } catch {
+    await tf.setBackend("cpu");
+    return "cpu";
+  }
+}
+
+async function tryNativeKernels(
+  backend: "wasm" | "cpu",
+): Promise<{ active: string[]; reason?: string }> {
+  try {
+    const native = await import("./native/kernels.ts");
+    return native.registerNativeKernels(backend);
+  } catch (err) {
+    return { active: [], reason: (err as Error).message };
+  }
+}
