@@ -1,0 +1,315 @@
+/**
+ * The three methods as one learner over modules and a selection rule.
+ *
+ * - `linear`: LPM, a linear probe on the final-normed CLS token.
+ * - `rein`: Rein + `linear_rein` on the pre-norm CLS token.
+ * - `cufit`: model 1 = LPM (on the pre-norm CLS without Rein) + IAM (Rein #1),
+ *   model 2 = LAM (Rein #2). IAM trains on the samples LPM agrees with, LAM on
+ *   those IAM agrees with; each model has its own Adam. LAM predicts.
+ *
+ * One training step is {@linkcode Learner.step}; parity checks call
+ * {@linkcode Learner.forwardBackward} to see the gradients before Adam.
+ *
+ * @module
+ */
+import { tf, tidyHost } from "../backend/tf.ts";
+import type { Tensor, Variable } from "../backend/tf.ts";
+import { Dinov2 } from "../models/dinov2.ts";
+import { dense, perSampleCrossEntropy } from "../models/layers.ts";
+import { ParamSet } from "../models/params.ts";
+import { Rein } from "../models/rein.ts";
+import { Adam, type AdamOptions } from "../optim/adam.ts";
+import type { HostTensor } from "../weights/host_tensor.ts";
+
+/** The training methods. */
+export type Method = "linear" | "rein" | "cufit";
+
+/** A module that predicts: LPM (linear probe), IAM, LAM, or Rein alone. */
+export type ModuleName = "lpm" | "iam" | "lam" | "rein";
+
+/** The module whose test accuracy each method reports. */
+export const PREDICTOR: Record<Method, ModuleName> = {
+  linear: "lpm",
+  rein: "rein",
+  cufit: "lam",
+};
+
+/** Which module selects samples for which, per method (`cufit` only). */
+export const SELECTORS: Record<Method, ModuleName[]> = {
+  linear: [],
+  rein: [],
+  cufit: ["lpm", "iam"],
+};
+
+/** Per-step outputs, on the host. */
+export interface StepOutputs {
+  /** Logits `[B, C]` row-major, per module. */
+  logits: Partial<Record<ModuleName, Float32Array>>;
+  /** Loss terms (batch means), by name: `linear`, `rein`, `rein1`, `rein2`. */
+  losses: Record<string, number>;
+  /** Agreement masks (argmax == label) of selecting modules: `lpm`, `iam`. */
+  masks: Partial<Record<ModuleName, Uint8Array>>;
+}
+
+/** The trainable parameters of one optimizer group. */
+export interface ParamGroup {
+  name: string;
+  params: ParamSet;
+  optimizer: Adam;
+}
+
+/** Names of Rein parameters that classification uses (`transform`, `merge` are unused). */
+const REIN_USED = [
+  "reins.learnable_tokens",
+  "reins.scale",
+  "reins.mlp_token2feat.weight",
+  "reins.mlp_token2feat.bias",
+  "reins.mlp_delta_f.weight",
+  "reins.mlp_delta_f.bias",
+];
+const HEAD = (name: string) => [`${name}.weight`, `${name}.bias`];
+
+/** Whether a reference parameter name trains (the reference's rule). */
+export function isTrainableName(name: string): boolean {
+  return name.includes("reins") || name.includes("linear");
+}
+
+function argmaxRows(logits: Float32Array, classes: number): Int32Array {
+  const rows = logits.length / classes;
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) {
+      if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+    }
+    out[r] = best;
+  }
+  return out;
+}
+
+/** `argmax(logits) == labels` per row: the agreement (selection) mask. */
+export function agreement(
+  logits: Float32Array,
+  labels: Int32Array,
+  classes: number,
+): Uint8Array {
+  const pred = argmaxRows(logits, classes);
+  const mask = new Uint8Array(pred.length);
+  for (let i = 0; i < pred.length; i++) mask[i] = pred[i] === labels[i] ? 1 : 0;
+  return mask;
+}
+
+/** Options of {@linkcode Learner}. */
+export interface LearnerOptions {
+  /** Adam settings for every group. @default lr 1e-3, weight decay 1e-5 */
+  adam?: AdamOptions;
+}
+
+/**
+ * A method's trainable modules over a shared frozen backbone.
+ * The learner owns its parameter sets and optimizers, not the backbone.
+ */
+export class Learner {
+  readonly method: Method;
+  readonly backbone: Dinov2;
+  readonly groups: ParamGroup[];
+  readonly numClasses: number;
+  readonly #rein1?: Rein;
+  readonly #rein2?: Rein;
+
+  /**
+   * `groups` holds each group's initial trainable tensors under reference
+   * names: `linear`: [linear.*]; `rein`: [reins.*, linear_rein.*, linear.*];
+   * `cufit`: [model 1: linear.*, reins.*, linear_rein.*; model 2: reins.*, linear_rein.*].
+   */
+  constructor(
+    method: Method,
+    backbone: Dinov2,
+    groups: Map<string, HostTensor>[],
+    options: LearnerOptions = {},
+  ) {
+    const expected = method === "cufit" ? 2 : 1;
+    if (groups.length !== expected) {
+      throw new Error(
+        `Method "${method}" needs ${expected} parameter group(s), got ${groups.length}`,
+      );
+    }
+    this.method = method;
+    this.backbone = backbone;
+    const adam = { lr: 1e-3, weightDecay: 1e-5, ...options.adam };
+    this.groups = groups.map((g, i) => {
+      const params = ParamSet.fromHost(g);
+      return {
+        name: expected === 2 ? `model${i + 1}` : "model",
+        params,
+        optimizer: new Adam(params, adam),
+      };
+    });
+    const head = method === "linear" ? "linear" : "linear_rein";
+    const w = this.groups[0].params.get(`${head}.weight`);
+    this.numClasses = (w.shape as number[])[0];
+    if (method !== "linear") this.#rein1 = new Rein(this.groups[0].params);
+    if (method === "cufit") this.#rein2 = new Rein(this.groups[1].params);
+  }
+
+  #vars(group: number, names: string[]): Variable[] {
+    return names.map((n) => this.groups[group].params.get(n));
+  }
+
+  #head(group: number, name: string, features: Tensor): Tensor {
+    const p = this.groups[group].params;
+    return dense(features, p.get(`${name}.weight`), p.get(`${name}.bias`));
+  }
+
+  /**
+   * Forward and backward of one batch, without touching the parameters.
+   * Must run inside a `tf.tidy`: the gradients are returned per group.
+   */
+  forwardBackward(
+    images: Tensor,
+    labels: Int32Array,
+  ): { grads: Map<string, Tensor>[]; outputs: StepOutputs } {
+    const y = tf.tensor1d(labels, "int32");
+    const k = this.numClasses;
+    const outputs: StepOutputs = { logits: {}, losses: {}, masks: {} };
+    const grads: Map<string, Tensor>[] = this.groups.map(() => new Map());
+    // variableGrads keys gradients by tfjs's variable names; map them back.
+    const collect = (group: number, g: Record<string, Tensor>) => {
+      for (const [name, v] of this.groups[group].params.vars) {
+        if (g[v.name]) grads[group].set(name, g[v.name]);
+      }
+    };
+    const read = (t: Tensor) => t.dataSync() as Float32Array;
+
+    if (this.method === "linear") {
+      // 1. Final-normed CLS of the frozen backbone (train_linear.py's features).
+      const features = this.backbone.normedCls(
+        this.backbone.forwardFeatures(images),
+      );
+      const { value, grads: g } = tf.variableGrads(() => {
+        const logits = this.#head(0, "linear", features);
+        outputs.logits.lpm = read(logits);
+        return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
+      }, this.#vars(0, HEAD("linear")));
+      collect(0, g);
+      outputs.losses.linear = value.dataSync()[0];
+      return { grads, outputs };
+    }
+
+    if (this.method === "rein") {
+      const { value, grads: g } = tf.variableGrads(() => {
+        const tokens = this.backbone.forwardFeatures(images, this.#rein1);
+        const logits = this.#head(0, "linear_rein", Dinov2.cls(tokens));
+        outputs.logits.rein = read(logits);
+        return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
+      }, this.#vars(0, [...REIN_USED, ...HEAD("linear_rein")]));
+      collect(0, g);
+      outputs.losses.rein = value.dataSync()[0];
+      return { grads, outputs };
+    }
+
+    // CUFIT.
+    // 1. Shared: patch/position embedding, and the no-Rein CLS (no gradient).
+    const embedded = this.backbone.embed(images);
+    const cls0 = Dinov2.cls(this.backbone.forwardTokens(embedded));
+    // 2. LPM's agreement mask a1 from the current linear probe.
+    const o0 = read(this.#head(0, "linear", cls0));
+    const a1 = agreement(o0, labels, k);
+    const a1t = tf.tensor1d(a1, "float32");
+    // 3. Model 1: mean(CE(o0)) + mean(a1 * CE(o1)); the means divide by the whole batch.
+    let o1: Float32Array = new Float32Array(0);
+    const step1 = tf.variableGrads(
+      () => {
+        const l0 = tf.mean(
+          perSampleCrossEntropy(this.#head(0, "linear", cls0), y),
+        );
+        const tokens = this.backbone.forwardTokens(embedded, this.#rein1);
+        const logits1 = this.#head(0, "linear_rein", Dinov2.cls(tokens));
+        const l1 = tf.mean(tf.mul(a1t, perSampleCrossEntropy(logits1, y)));
+        o1 = read(logits1);
+        outputs.losses.linear = l0.dataSync()[0];
+        outputs.losses.rein1 = l1.dataSync()[0];
+        return tf.add(l0, l1) as tf.Scalar;
+      },
+      this.#vars(0, [...HEAD("linear"), ...REIN_USED, ...HEAD("linear_rein")]),
+    );
+    collect(0, step1.grads);
+    // 4. IAM's agreement mask a2 from model 1's Rein logits (before its update).
+    const a2 = agreement(o1, labels, k);
+    const a2t = tf.tensor1d(a2, "float32");
+    // 5. Model 2: mean(a2 * CE(o2)).
+    const step2 = tf.variableGrads(() => {
+      const tokens = this.backbone.forwardTokens(embedded, this.#rein2);
+      const logits2 = this.#head(1, "linear_rein", Dinov2.cls(tokens));
+      outputs.logits.lam = read(logits2);
+      return tf.mean(
+        tf.mul(a2t, perSampleCrossEntropy(logits2, y)),
+      ) as tf.Scalar;
+    }, this.#vars(1, [...REIN_USED, ...HEAD("linear_rein")]));
+    collect(1, step2.grads);
+    outputs.logits.lpm = o0;
+    outputs.logits.iam = o1;
+    outputs.masks.lpm = a1;
+    outputs.masks.iam = a2;
+    outputs.losses.rein2 = step2.value.dataSync()[0];
+    return { grads, outputs };
+  }
+
+  /** One training step: forward, backward, and each group's Adam step. */
+  step(images: Tensor, labels: Int32Array): StepOutputs {
+    return tidyHost(() => {
+      const { grads, outputs } = this.forwardBackward(images, labels);
+      this.groups.forEach((g, i) => g.optimizer.step(grads[i]));
+      return outputs;
+    });
+  }
+
+  /** Sets every group's learning rate (the scheduler calls this per epoch). */
+  setLearningRate(lr: number): void {
+    for (const g of this.groups) g.optimizer.lr = lr;
+  }
+
+  /** Test-time logits of every module of the method, on the host. */
+  predict(images: Tensor): Partial<Record<ModuleName, Float32Array>> {
+    return tidyHost(() => {
+      const out: Partial<Record<ModuleName, Float32Array>> = {};
+      const read = (t: Tensor) => t.dataSync() as Float32Array;
+      if (this.method === "linear") {
+        const tokens = this.backbone.forwardFeatures(images);
+        out.lpm = read(
+          this.#head(0, "linear", this.backbone.normedCls(tokens)),
+        );
+      } else if (this.method === "rein") {
+        const tokens = this.backbone.forwardFeatures(images, this.#rein1);
+        out.rein = read(this.#head(0, "linear_rein", Dinov2.cls(tokens)));
+      } else {
+        const embedded = this.backbone.embed(images);
+        const cls0 = Dinov2.cls(this.backbone.forwardTokens(embedded));
+        out.lpm = read(this.#head(0, "linear", cls0));
+        out.iam = read(
+          this.#head(
+            0,
+            "linear_rein",
+            Dinov2.cls(this.backbone.forwardTokens(embedded, this.#rein1)),
+          ),
+        );
+        out.lam = read(
+          this.#head(
+            1,
+            "linear_rein",
+            Dinov2.cls(this.backbone.forwardTokens(embedded, this.#rein2)),
+          ),
+        );
+      }
+      return out;
+    });
+  }
+
+  /** Frees the parameters and optimizer state (not the backbone). */
+  dispose(): void {
+    for (const g of this.groups) {
+      g.optimizer.disposeSlots();
+      g.params.dispose();
+    }
+  }
+}
