@@ -6,6 +6,7 @@ import {
   pairFlipNoise,
   symmetricNoise,
 } from "../lib/noise/label_noise.ts";
+import { join } from "node:path";
 
 // Expected label lists were printed by NumPy 2.4 running the reference's
 // symmetric noise and Co-teaching's noisify_pairflip / multiclass_noisify.
@@ -214,8 +215,7 @@ Deno.test("matrixNoise() rejects a matrix that is not row-stochastic K x K", () 
     message: "Transition matrix row 1 must have 2 entries, got 3",
   });
   assert.throws(() => matrixNoise(c3, [[0.5, 0.4], [0, 1]]), {
-    message:
-      "Transition matrix row 0 sums to 0.9, expected 1 (within 1e-6)",
+    message: "Transition matrix row 0 sums to 0.9, expected 1 (within 1e-6)",
   });
   assert.throws(() => matrixNoise(c3, [[1.5, -0.5], [0, 1]]), {
     message:
@@ -246,4 +246,317 @@ Deno.test("makeNoisyLabels() rejects an unknown mode and a missing or mis-sized 
         "Transition matrix has 3 rows, expected 4 (the number of classes)",
     },
   );
+});
+
+// tasks/noise.ts is a thin CLI over makeNoisyLabels(); its tests live here.
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function runTask(
+  files: Record<string, string>,
+  args: (dir: string) => string[],
+): Promise<string[]> {
+  const { main } = await import("../tasks/noise.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.writeTextFile(join(dir, name), text);
+    }
+    const lines: string[] = [];
+    await main(args(dir), { print: (line) => lines.push(line) });
+    return lines;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("noise task prints the reference's noisy labels as JSON", async () => {
+  const lines = await runTask(
+    { "l.json": "[0,1,2,3,4,0,1,2,3,4]" },
+    (d) => ["--labels", join(d, "l.json"), "--classes", "5", "--rate", "0.5"],
+  );
+  assert.deepEqual(lines, [
+    '{"noisy":[0,1,2,3,1,4,1,2,2,4],"is_noisy":[0,0,0,0,1,1,0,0,1,0],"actual_rate":0.3}',
+  ]);
+});
+
+Deno.test("noise task reads {labels} files and runs pairflip and matrix modes", async () => {
+  const lines = await runTask(
+    {
+      "l.json": JSON.stringify({ labels: Array.from(c3) }),
+      "m.json": JSON.stringify({ matrix: T3 }),
+    },
+    (d) => [
+      "--labels",
+      join(d, "l.json"),
+      "--classes",
+      "3",
+      "--mode",
+      "matrix",
+      "--matrix",
+      join(d, "m.json"),
+      "--seed",
+      "17",
+    ],
+  );
+  const out = JSON.parse(lines[0]);
+  assert.deepEqual(out.noisy, [0, 1, 2, 2, 1, 2, 0, 1, 1, 2, 1, 2, 0, 1, 2]);
+  assert.equal(out.actual_rate, 3 / 15);
+  const pair = await runTask(
+    { "l.json": JSON.stringify(Array.from(c4)) },
+    (d) => [
+      "--labels",
+      join(d, "l.json"),
+      "--classes=4",
+      "--rate=0.45",
+      "--seed=2",
+      "--mode=pairflip",
+    ],
+  );
+  assert.deepEqual(
+    JSON.parse(pair[0]).noisy,
+    [0, 1, 2, 3, 0, 1, 2, 0, 0, 1, 3, 3, 0, 1, 2, 0],
+  );
+});
+
+Deno.test("noise task rejects bad flags and files with one clear error", async () => {
+  const files = {
+    "l.json": "[0,1,2]",
+    "bad.json": '[0,"one",2]',
+    "obj.json": '{"values":[0]}',
+    "broken.json": "[0,",
+    "m.json": "[[1,0,0],[0,1,0],[0,0,1]]",
+  };
+  const cases: [(d: string) => string[], RegExp][] = [
+    [
+      () => ["--classes", "3"],
+      /^required option '--labels <file>' not specified$/,
+    ],
+    [
+      (d) => ["--labels", join(d, "l.json"), "--classes", "3"],
+      /^--rate is required with --mode symmetric$/,
+    ],
+    [
+      (d) => ["--labels", join(d, "l.json"), "--classes", "x", "--rate", "0.1"],
+      /^--classes must be an integer, got "x"$/,
+    ],
+    [
+      (
+        d,
+      ) => ["--labels", join(d, "l.json"), "--classes", "3", "--rate", "lots"],
+      /^--rate must be a number, got "lots"$/,
+    ],
+    [
+      (d) => ["--labels", join(d, "l.json"), "--classes", "3", "--rate", "1.5"],
+      /^Noise rate must be a number in \[0, 1\], got 1.5$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+        "--seed",
+        "-1",
+      ],
+      /^Noise seed must be an integer in \[0, 4294967295\], got -1$/,
+    ],
+    [
+      (d) => ["--labels", join(d, "l.json"), "--classes", "2", "--rate", "0.1"],
+      /^Clean label 2 at index 2 is outside \[0, 2\)$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+        "--mode",
+        "uniform",
+      ],
+      /^--mode must be one of symmetric, pairflip, matrix, got "uniform"$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--mode",
+        "matrix",
+      ],
+      /^--matrix is required with --mode matrix$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--mode",
+        "matrix",
+        "--rate",
+        "0.1",
+        "--matrix",
+        join(d, "m.json"),
+      ],
+      /^--rate is not used with --mode matrix/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+        "--matrix",
+        join(d, "m.json"),
+      ],
+      /^--matrix is only used with --mode matrix$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "4",
+        "--mode",
+        "matrix",
+        "--matrix",
+        join(d, "m.json"),
+      ],
+      /^Transition matrix has 3 rows, expected 4/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--mode",
+        "matrix",
+        "--matrix",
+        join(d, "l.json"),
+      ],
+      /^Matrix file ".*l\.json" must hold a K x K array/,
+    ],
+    [
+      (
+        d,
+      ) => ["--labels", join(d, "bad.json"), "--classes", "3", "--rate", "0.1"],
+      /^Labels file ".*bad\.json" entry 1 is "one", expected an integer$/,
+    ],
+    [
+      (
+        d,
+      ) => ["--labels", join(d, "obj.json"), "--classes", "3", "--rate", "0.1"],
+      /^Labels file ".*obj\.json" must hold an array of integers or \{"labels": \[\.\.\.\]\}$/,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "broken.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+      ],
+      /^Cannot read --labels file ".*broken\.json": /,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "none.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+      ],
+      /^Cannot read --labels file ".*none\.json": /,
+    ],
+    [
+      (
+        d,
+      ) => [
+        "--labels",
+        join(d, "l.json"),
+        "--classes",
+        "3",
+        "--rate",
+        "0.1",
+        "--bogus",
+      ],
+      /^unknown option '--bogus'$/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    await assert.rejects(runTask(files, args), (err: Error) => {
+      assert.match(err.message, pattern);
+      return true;
+    });
+  }
+});
+
+Deno.test("noise task runs with --allow-read only and exits 1 on bad input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "l.json");
+    await Deno.writeTextFile(file, "[1,0,1,0]");
+    const run = (extra: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          "tasks/noise.ts",
+          "--labels",
+          file,
+          ...extra,
+        ],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const ok = await run(["--classes", "2", "--rate", "0"]);
+    const text = new TextDecoder();
+    assert.equal(ok.code, 0, text.decode(ok.stderr));
+    assert.deepEqual(JSON.parse(text.decode(ok.stdout)), {
+      noisy: [1, 0, 1, 0],
+      is_noisy: [0, 0, 0, 0],
+      actual_rate: 0,
+    });
+    const bad = await run(["--classes", "2", "--rate", "2"]);
+    assert.equal(bad.code, 1);
+    assert.equal(
+      text.decode(bad.stderr).trim(),
+      "Noise rate must be a number in [0, 1], got 2",
+    );
+    const help = await run(["--help"]);
+    assert.equal(help.code, 0, text.decode(help.stderr));
+    assert.match(text.decode(help.stdout), /--mode <mode>/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
