@@ -1,0 +1,148 @@
+/**
+ * Where the public inputs come from: MedMNIST v3 archives and DINOv2 weights.
+ *
+ * The MedMNIST MD5s are those published by the MedMNIST authors in
+ * `medmnist/info.py` of `medmnist` 3.0.2 (Zenodo record 10519652; the v2
+ * record held different files). Upstream names a 28 px archive `<flag>.npz`
+ * and the others `<flag>_<size>.npz`; these files keep that naming.
+ *
+ * DINOv2 weights have no checksums published beside them: a download is
+ * checked against the server's size, and for Hugging Face against the LFS
+ * SHA-256 the Hub announces in its `X-Linked-Etag` header.
+ *
+ * @module
+ */
+
+/** Zenodo record of MedMNIST v3. */
+export const MEDMNIST_BASE_URL = "https://zenodo.org/records/10519652/files";
+
+/** Image sizes MedMNIST v3 publishes for its 2D datasets. */
+export const MEDMNIST_SIZES = [28, 64, 128, 224] as const;
+
+/** One of {@linkcode MEDMNIST_SIZES}. */
+export type MedmnistSize = typeof MEDMNIST_SIZES[number];
+
+/** Published MD5 of every archive, by flag and size. */
+export const MEDMNIST_MD5: Readonly<
+  Record<string, Readonly<Record<MedmnistSize, string>>>
+> = {
+  bloodmnist: {
+    28: "7053d0359d879ad8a5505303e11de1dc",
+    64: "2b94928a2ae4916078ca51e05b6b800b",
+    128: "adace1e0ed228fccda1f39692059dd4c",
+    224: "b718ff6835fcbdb22ba9eacccd7b2601",
+  },
+  organcmnist: {
+    28: "b9ceb9546e10131b32923c5bbeaea2b1",
+    64: "3ce34a8724ea6f548e6db4744d03b6a9",
+    128: "773c1f009daa3fe5d9a2a201b2a7ed94",
+    224: "050f5e875dc056f6768abf94ec9995d1",
+  },
+};
+
+/** A file to fetch: where from, what to call it, what to check. */
+export interface Source {
+  url: string;
+  fileName: string;
+  md5?: string;
+  sha256?: string;
+}
+
+/** Options of {@linkcode medmnistSource}. */
+export interface MedmnistSourceOptions {
+  /** Mirror (or test server) holding the same file names. @default MEDMNIST_BASE_URL */
+  baseUrl?: string;
+  /** MD5 for a flag missing from {@linkcode MEDMNIST_MD5}. @default undefined */
+  md5?: string;
+}
+
+/** URL, file name and MD5 of one MedMNIST v3 archive. */
+export function medmnistSource(
+  flag: string,
+  size: number,
+  options: MedmnistSourceOptions = {},
+): Source {
+  if (!/^[a-z0-9]+$/.test(flag)) {
+    throw new Error(
+      `MedMNIST flag "${flag}": expected lowercase letters and digits, e.g. bloodmnist`,
+    );
+  }
+  if (!(MEDMNIST_SIZES as readonly number[]).includes(size)) {
+    throw new Error(
+      `MedMNIST size ${size}: expected one of ${MEDMNIST_SIZES.join(", ")}`,
+    );
+  }
+  const md5 = options.md5 ?? MEDMNIST_MD5[flag]?.[size as MedmnistSize];
+  if (md5 === undefined) {
+    throw new Error(
+      `MedMNIST flag "${flag}" has no recorded MD5: expected one of ` +
+        `${Object.keys(MEDMNIST_MD5).join(", ")}, or give its MD5 explicitly`,
+    );
+  }
+  const fileName = size === 28 ? `${flag}.npz` : `${flag}_${size}.npz`;
+  const base = trimSlash(options.baseUrl ?? MEDMNIST_BASE_URL);
+  return { url: `${base}/${fileName}?download=1`, fileName, md5 };
+}
+
+/** DINOv2 backbones this project loads, with their Hugging Face repositories. */
+export const DINOV2_MODELS = {
+  dinov2_vits14: { hfRepo: "facebook/dinov2-small" },
+  dinov2_vitb14: { hfRepo: "facebook/dinov2-base" },
+  dinov2_vitl14: { hfRepo: "facebook/dinov2-large" },
+} as const;
+
+/** A key of {@linkcode DINOV2_MODELS}. */
+export type Dinov2Name = keyof typeof DINOV2_MODELS;
+
+/** Where DINOv2 weights come from: Meta's torch hub files or Hugging Face. */
+export type WeightsSource = "meta" | "hf";
+
+/** Meta's download host. */
+export const META_BASE_URL = "https://dl.fbaipublicfiles.com";
+/** The Hugging Face Hub. */
+export const HF_BASE_URL = "https://huggingface.co";
+
+/** Options of {@linkcode dinov2Source}. */
+export interface Dinov2SourceOptions {
+  /** Mirror (or test server) standing in for the host. @default META_BASE_URL or HF_BASE_URL */
+  baseUrl?: string;
+}
+
+/**
+ * URL and local file name of a DINOv2 checkpoint: Meta's
+ * `<name>_pretrain.pth` (the reference's torch hub file) or the Hub's
+ * `model.safetensors`, saved as `<name>_hf.safetensors`.
+ */
+export function dinov2Source(
+  name: string,
+  source: WeightsSource,
+  options: Dinov2SourceOptions = {},
+): Source {
+  if (!Object.hasOwn(DINOV2_MODELS, name)) {
+    throw new Error(
+      `DINOv2 model "${name}": expected one of ${
+        Object.keys(DINOV2_MODELS).join(", ")
+      }`,
+    );
+  }
+  const model = DINOV2_MODELS[name as Dinov2Name];
+  if (source === "meta") {
+    const base = trimSlash(options.baseUrl ?? META_BASE_URL);
+    return {
+      url: `${base}/dinov2/${name}/${name}_pretrain.pth`,
+      fileName: `${name}_pretrain.pth`,
+    };
+  }
+  if (source === "hf") {
+    const base = trimSlash(options.baseUrl ?? HF_BASE_URL);
+    return {
+      url: `${base}/${model.hfRepo}/resolve/main/model.safetensors`,
+      fileName: `${name}_hf.safetensors`,
+    };
+  }
+  throw new Error(`Weights source "${source}": expected meta or hf`);
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
