@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { sha256, sha256Labels } from "../lib/io/digest.ts";
+import {
+  loadDatasetConfig,
+  resolveConfig,
+  type TrainConfig,
+  type TrainOverrides,
+} from "../lib/train/config.ts";
+import type { EpochMetrics } from "../lib/train/metrics.ts";
+import {
+  appendMetrics,
+  createRunDir,
+  keepMetricsThrough,
+  readMetrics,
+  readRunRecord,
+  runDirOf,
+  writeAvgAcc,
+} from "../lib/train/run_dir.ts";
+
+async function setup(
+  overrides: TrainOverrides = {},
+): Promise<{ tmp: string; config: TrainConfig; weights: string }> {
+  const tmp = await Deno.makeTempDir();
+  const conf = join(tmp, "toy.json");
+  await Deno.writeTextFile(
+    conf,
+    JSON.stringify({
+      epoch: "2",
+      id_dataset: join(tmp, "data"),
+      batch_size: 4,
+      save_path: join(tmp, "checkpoints", "TOY"),
+      num_classes: 3,
+    }),
+  );
+  const weights = join(tmp, "w.safetensors");
+  await Deno.writeFile(weights, new Uint8Array([1, 2, 3]));
+  const config = resolveConfig(
+    "cufit",
+    loadDatasetConfig(conf),
+    { save: "run1", weights, ...overrides },
+  );
+  return { tmp, config, weights };
+}
+
+const rec = (epoch: number, testAcc = 0.5): EpochMetrics => ({
+  epoch,
+  lr: 1e-3,
+  trainLoss: 1,
+  trainAcc: 0.5,
+  testAcc,
+});
+
+Deno.test("createRunDir() writes config.json with config, argv, versions and digests", async () => {
+  const { tmp, config, weights } = await setup();
+  const labelList = join(tmp, "train.csv");
+  await Deno.writeTextFile(labelList, "id_code,diagnosis\na,0\n");
+  const dir = await createRunDir(config, {
+    argv: ["-d", "toy", "-s", "run1"],
+    versions: { tfjs: "4.22.0", backend: "wasm" },
+    labelListFile: labelList,
+    trainLabels: [0, 1, 2],
+    noisyLabels: Int32Array.from([0, 2, 2]),
+    now: new Date("2025-01-02T03:04:05Z"),
+  });
+  assert.equal(dir, join(tmp, "checkpoints", "TOY", "run1"));
+  assert.equal(runDirOf(config), dir);
+  const r = await readRunRecord(dir);
+  assert.deepEqual(r.config, config);
+  assert.deepEqual(r.argv, ["-d", "toy", "-s", "run1"]);
+  assert.equal(r.createdAt, "2025-01-02T03:04:05.000Z");
+  assert.equal(r.cwd, Deno.cwd());
+  assert.equal(r.versions.deno, Deno.version.deno);
+  assert.equal(r.versions.backend, "wasm");
+  assert.deepEqual(r.digests.weights, {
+    path: weights,
+    sha256: sha256(new Uint8Array([1, 2, 3])),
+    bytes: 3,
+  });
+  assert.equal(r.digests.labelList?.sha256, sha256("id_code,diagnosis\na,0\n"));
+  assert.equal(r.digests.trainLabels, sha256("0\n1\n2\n"));
+  assert.equal(r.digests.noisyLabels, sha256Labels([0, 2, 2]));
+  assert.equal(r.digests.init, null);
+  // Written atomically: no temporary file is left beside it.
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  assert.deepEqual(names, ["config.json"]);
+});
+
+Deno.test("createRunDir() refuses a folder that already holds a run", async () => {
+  const { config } = await setup();
+  await createRunDir(config, { argv: [] });
+  await assert.rejects(
+    () => createRunDir(config, { argv: [] }),
+    /Run folder ".*run1" already holds a run .*: choose another save name \(-s\) or pass --resume/,
+  );
+});
+
+Deno.test("createRunDir() names a missing weights file", async () => {
+  const { config, tmp } = await setup();
+  const missing = join(tmp, "nope.pth");
+  await assert.rejects(
+    () => createRunDir({ ...config, weights: missing }, { argv: [] }),
+    new RegExp(`Cannot hash the weights file "${missing}": no such file`),
+  );
+});
+
+Deno.test("createRunDir() resumes only a run with the same settings", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: [] });
+  const before = await Deno.readTextFile(join(dir, "config.json"));
+  const again = await createRunDir(
+    { ...config, resume: true, maxBatches: 1 },
+    { argv: [] },
+  );
+  assert.equal(again, dir);
+  assert.equal(await Deno.readTextFile(join(dir, "config.json")), before);
+  await assert.rejects(
+    () => createRunDir({ ...config, resume: true, lr: 0.5 }, { argv: [] }),
+    /Cannot resume run ".*run1": config key "lr" was 0.001, now 0.5/,
+  );
+  await assert.rejects(
+    () =>
+      createRunDir({
+        ...config,
+        resume: true,
+        noise: { ...config.noise, rate: 0.4 },
+      }, { argv: [] }),
+    /config key "noise.rate" was 0.2, now 0.4/,
+  );
+  await assert.rejects(
+    () =>
+      createRunDir({ ...config, saveName: "other", resume: true }, {
+        argv: [],
+      }),
+    /Cannot resume run ".*other": ".*config.json" not found/,
+  );
+});
+
+Deno.test("appendMetrics() and readMetrics() round-trip one line per epoch", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: [] });
+  assert.deepEqual(await readMetrics(dir), []);
+  await appendMetrics(dir, rec(0));
+  await appendMetrics(dir, { ...rec(1), selection: undefined, seconds: 2 });
+  const text = await Deno.readTextFile(join(dir, "metrics.jsonl"));
+  assert.equal(text.split("\n").length, 3);
+  assert.deepEqual(await readMetrics(dir), [rec(0), { ...rec(1), seconds: 2 }]);
+});
+
+Deno.test("readMetrics() skips a line cut short by a crash, appendMetrics() drops it", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "metrics.jsonl");
+  await Deno.writeTextFile(file, JSON.stringify(rec(0)) + '\n{"epoch":1,"lr"');
+  assert.deepEqual(await readMetrics(dir), [rec(0)]);
+  await appendMetrics(dir, rec(1));
+  assert.deepEqual(await readMetrics(dir), [rec(0), rec(1)]);
+  assert.equal(
+    await Deno.readTextFile(file),
+    JSON.stringify(rec(0)) + "\n" + JSON.stringify(rec(1)) + "\n",
+  );
+});
+
+Deno.test("readMetrics() names the file and line of a corrupt record", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    join(dir, "metrics.jsonl"),
+    JSON.stringify(rec(0)) + "\nnot json\n",
+  );
+  await assert.rejects(
+    () => readMetrics(dir),
+    /Cannot read ".*metrics\.jsonl" line 2/,
+  );
+});
+
+Deno.test("keepMetricsThrough() drops the epochs after a checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const e of [0, 1, 2, 3]) await appendMetrics(dir, rec(e));
+  assert.deepEqual(await keepMetricsThrough(dir, 1), [rec(0), rec(1)]);
+  assert.deepEqual(await readMetrics(dir), [rec(0), rec(1)]);
+});
+
+Deno.test("writeAvgAcc() writes the reference's avgacc.txt", async () => {
+  const dir = await Deno.makeTempDir();
+  const accs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.5];
+  const text = await writeAvgAcc(dir, accs);
+  // CPython: sum of the last ten from 0.0, divided by 10.
+  assert.equal(text, "0.5900000000000001");
+  assert.equal(
+    await Deno.readTextFile(join(dir, "avgacc.txt")),
+    "0.5900000000000001",
+  );
+});
+
+Deno.test("readRunRecord() refuses a file that is not a run record", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "config.json"), '{"epoch": "100"}');
+  await assert.rejects(
+    () => readRunRecord(dir),
+    /".*config\.json" is not a run record: expected "format": "cufit-ts-run\/1", got undefined/,
+  );
+});
