@@ -86,3 +86,104 @@ export function initRein(
   }
   return out;
 }
+
+/** Normal(0, std) from a uniform source (Box-Muller), truncated at ±2 std. */
+function truncNormal(shape: number[], std: number, rng: Uniform): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z: number;
+    do {
+      z = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+    } while (Math.abs(z) > 2);
+    data[i] = z * std;
+  }
+  return { dtype: "F32", shape, data };
+}
+
+function filled(shape: number[], value: number): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { dtype: "F32", shape, data: new Float32Array(n).fill(value) };
+}
+
+/** Sizes of a backbone to initialize. */
+export interface BackboneSize {
+  patchSize: number;
+  embedDim: number;
+  depth: number;
+  mlpHidden: number;
+  /** Side of the position-embedding grid. */
+  numPosPatches: number;
+}
+
+/**
+ * A randomly initialized DINOv2 backbone under the reference names, as
+ * DINOv2's own init does: truncated-normal (std 0.02) linears and
+ * embeddings, zero biases, unit LayerNorms, LayerScale `layerScale`.
+ * For benchmarks (cost does not depend on values) and for pre-training.
+ */
+export function initBackbone(
+  size: BackboneSize,
+  rng: Uniform,
+  options: { layerScale?: number } = {},
+): Map<string, HostTensor> {
+  const { patchSize: p, embedDim: d, depth, mlpHidden: f, numPosPatches: m } =
+    size;
+  const ls = options.layerScale ?? 1e-5;
+  const out = new Map<string, HostTensor>();
+  out.set("cls_token", truncNormal([1, 1, d], 1e-6, rng));
+  out.set("mask_token", filled([1, d], 0));
+  out.set("pos_embed", truncNormal([1, m * m + 1, d], 0.02, rng));
+  out.set("patch_embed.proj.weight", truncNormal([d, 3, p, p], 0.02, rng));
+  out.set("patch_embed.proj.bias", filled([d], 0));
+  for (let i = 0; i < depth; i++) {
+    const b = `blocks.${i}.`;
+    out.set(b + "norm1.weight", filled([d], 1));
+    out.set(b + "norm1.bias", filled([d], 0));
+    out.set(b + "attn.qkv.weight", truncNormal([3 * d, d], 0.02, rng));
+    out.set(b + "attn.qkv.bias", filled([3 * d], 0));
+    out.set(b + "attn.proj.weight", truncNormal([d, d], 0.02, rng));
+    out.set(b + "attn.proj.bias", filled([d], 0));
+    out.set(b + "ls1.gamma", filled([d], ls));
+    out.set(b + "norm2.weight", filled([d], 1));
+    out.set(b + "norm2.bias", filled([d], 0));
+    out.set(b + "mlp.fc1.weight", truncNormal([f, d], 0.02, rng));
+    out.set(b + "mlp.fc1.bias", filled([f], 0));
+    out.set(b + "mlp.fc2.weight", truncNormal([d, f], 0.02, rng));
+    out.set(b + "mlp.fc2.bias", filled([d], 0));
+    out.set(b + "ls2.gamma", filled([d], ls));
+  }
+  out.set("norm.weight", filled([d], 1));
+  out.set("norm.bias", filled([d], 0));
+  return out;
+}
+
+/**
+ * Fresh trainable parameters of a method, under the reference names:
+ * `linear` -> [linear.*]; `rein` -> [reins.*, linear_rein.*, linear.*];
+ * `cufit` -> [model 1: linear.*, reins.*, linear_rein.*; model 2: reins.*, linear_rein.*].
+ */
+export function initTrainable(
+  method: "linear" | "rein" | "cufit",
+  size: {
+    depth: number;
+    embedDim: number;
+    patchSize: number;
+    numClasses: number;
+  },
+  rng: Uniform,
+): Map<string, HostTensor>[] {
+  const { embedDim: d, numClasses: k } = size;
+  const reinModel = (withLinear: boolean) => {
+    const m = new Map<string, HostTensor>();
+    if (withLinear) {
+      for (const [n, t] of initLinear("linear", d, k, rng)) m.set(n, t);
+    }
+    for (const [n, t] of initRein(size, rng)) m.set(n, t);
+    for (const [n, t] of initLinear("linear_rein", d, k, rng)) m.set(n, t);
+    return m;
+  };
+  if (method === "linear") return [initLinear("linear", d, k, rng)];
+  if (method === "rein") return [reinModel(true)];
+  return [reinModel(true), reinModel(false)];
+}

@@ -255,10 +255,18 @@ export class Learner {
     return { grads, outputs };
   }
 
-  /** One training step: forward, backward, and each group's Adam step. */
-  step(images: Tensor, labels: Int32Array): StepOutputs {
+  /**
+   * One training step: forward, backward, and each group's Adam step.
+   * `onGradients` sees each group's gradients before Adam uses them.
+   */
+  step(
+    images: Tensor,
+    labels: Int32Array,
+    options: { onGradients?: (grads: Map<string, Tensor>[]) => void } = {},
+  ): StepOutputs {
     return tidyHost(() => {
       const { grads, outputs } = this.forwardBackward(images, labels);
+      options.onGradients?.(grads);
       this.groups.forEach((g, i) => g.optimizer.step(grads[i]));
       return outputs;
     });

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import {
+  BackendUnavailableError,
+  initBackend,
+  installHint,
+} from "../lib/backend/backend.ts";
+import { tf } from "../lib/backend/tf.ts";
+
+Deno.test("initBackend() names the install steps when tfjs-node is missing", async () => {
+  for (const name of ["tensorflow", "tensorflow-gpu"] as const) {
+    await assert.rejects(
+      () => initBackend(name, { log: () => {} }),
+      (err: Error) => {
+        assert.ok(err instanceof BackendUnavailableError);
+        assert.match(
+          err.message,
+          /deno install --allow-scripts=npm:@tensorflow\/tfjs-node/,
+        );
+        assert.match(err.message, /--allow-ffi/);
+        return true;
+      },
+    );
+  }
+  assert.match(installHint("tensorflow-gpu"), /CUDA 11\.2/);
+});
+
+Deno.test("initBackend() rejects an unknown name and lists the choices", async () => {
+  await assert.rejects(
+    () => initBackend("metal" as never, { log: () => {} }),
+    /Unknown backend "metal": expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu/,
+  );
+});
+
+Deno.test("initBackend('auto') picks wasm here and reports it", async () => {
+  const lines: string[] = [];
+  const info = await initBackend("auto", {
+    log: (l) => lines.push(l),
+    native: false,
+  });
+  assert.equal(info.name, "wasm");
+  assert.equal(tf.getBackend(), "wasm");
+  assert.match(lines[0], /^backend: wasm \(auto\), tfjs 4\.22\.0/);
+});
+
+Deno.test("initBackend('cpu') works without native kernels", async () => {
+  const info = await initBackend("cpu", { log: () => {}, native: false });
+  assert.equal(info.tfName, "cpu");
+  assert.deepEqual(info.nativeKernels, []);
+  await initBackend("wasm", { log: () => {} });
+});

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend/backend.ts";
+import { tf } from "../lib/backend/tf.ts";
+import { Dinov2 } from "../lib/models/dinov2.ts";
+import { Learner } from "../lib/train/learner.ts";
+import { randomImages, tinyModel } from "./_tiny.ts";
+
+await initBackend("wasm", { log: () => {} });
+
+function nhwc(shape: number[], seed: number) {
+  const t = randomImages(shape, seed);
+  return tf.tensor(t.data as Float32Array, shape);
+}
+
+Deno.test("Dinov2.embed() rejects channel-first images naming the shape", () => {
+  const { variant, backbone } = tinyModel({
+    dim: 8,
+    depth: 1,
+    heads: 2,
+    classes: 2,
+  }, "linear");
+  const model = new Dinov2(variant, backbone);
+  const x = tf.zeros([1, 3, 28, 28]);
+  assert.throws(
+    () => model.embed(x),
+    /must be \[B, H, W, 3\] \(NHWC\), got \[1,3,28,28\]/,
+  );
+  x.dispose();
+  model.dispose();
+});
+
+Deno.test("Dinov2 returns the pre-trained position embeddings unchanged at the training size", () => {
+  const { variant, backbone } = tinyModel(
+    { dim: 8, depth: 1, heads: 2, classes: 2, grid: 4 },
+    "linear",
+  );
+  const model = new Dinov2(variant, backbone);
+  const pos = model.posEmbed(56, 56);
+  assert.deepEqual(pos.shape, [1, 17, 8]);
+  assert.deepEqual(
+    Array.from(pos.dataSync()),
+    Array.from(backbone.get("pos_embed")!.data as Float32Array),
+  );
+  assert.deepEqual(model.posEmbed(28, 28).shape, [1, 5, 8]);
+  model.dispose();
+});
+
+Deno.test("Dinov2 ignores remainder pixels like a stride-14 conv", () => {
+  const { variant, backbone } = tinyModel({
+    dim: 8,
+    depth: 1,
+    heads: 2,
+    classes: 2,
+  }, "linear");
+  const model = new Dinov2(variant, backbone);
+  const x = nhwc([1, 30, 31, 3], 1);
+  const cropped = tf.slice(x, [0, 0, 0, 0], [1, 28, 28, 3]);
+  const a = model.forwardFeatures(x);
+  const b = model.forwardFeatures(cropped);
+  assert.deepEqual(a.shape, [1, 5, 8]);
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  tf.dispose([x, cropped, a, b]);
+  model.dispose();
+});
+
+for (const method of ["linear", "rein", "cufit"] as const) {
+  Deno.test(`Learner.step() (${method}) leaks no tensors and changes only trainable parameters`, () => {
+    const { variant, backbone, groups } = tinyModel(
+      { dim: 16, depth: 2, heads: 2, classes: 3 },
+      method,
+    );
+    const model = new Dinov2(variant, backbone);
+    const learner = new Learner(method, model, groups);
+    const x = nhwc([4, 28, 28, 3], 2);
+    const y = Int32Array.from([0, 1, 2, 1]);
+    learner.step(x, y); // Adam allocates its moments on the first step.
+    const before = tf.memory().numTensors;
+    const params0 = learner.groups[0].params.toHost();
+    for (let i = 0; i < 3; i++) {
+      const out = learner.step(x, y);
+      assert.ok(Object.values(out.losses).every(Number.isFinite));
+    }
+    learner.predict(x);
+    assert.equal(tf.memory().numTensors, before);
+    const params1 = learner.groups[0].params.toHost();
+    const moved = [...params1].filter(([k, t]) =>
+      (t.data as Float32Array).some((v, i) =>
+        v !== (params0.get(k)!.data as Float32Array)[i]
+      )
+    ).map(([k]) => k);
+    const head = method === "linear" ? "linear" : "linear_rein";
+    assert.ok(moved.includes(`${head}.weight`));
+    assert.ok(
+      !moved.includes("reins.transform.weight"),
+      "Rein's unused transform never moves",
+    );
+    x.dispose();
+    learner.dispose();
+    model.dispose();
+  });
+}
