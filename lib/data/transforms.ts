@@ -130,9 +130,7 @@ export function testTransform(
   return new Promise((done) => {
     const r = resolve(options);
     const resized = resizeSquare(img, r.resize);
-    // torchvision's center_crop: int(round((size - crop) / 2)), half to even.
-    const start = roundHalfEven((r.resize - r.crop) / 2);
-    const place = { top: start, left: start, flip: false };
+    const place = centerPlacement(r.resize, r.crop);
     cropNormalize(resized, place, out, offset, r);
     done();
   });
@@ -162,6 +160,15 @@ export function trainTransform(
     );
     done();
   });
+}
+
+/**
+ * The placement of torchvision's `CenterCrop(crop)` on a `size` x `size`
+ * image: `int(round((size - crop) / 2))`, Python's round (half to even).
+ */
+export function centerPlacement(size: number, crop: number): CropPlacement {
+  const start = roundHalfEven((size - crop) / 2);
+  return { top: start, left: start, flip: false };
 }
 
 /** The flip and crop offsets `trainTransform` draws from `rng`. */
