@@ -1,0 +1,484 @@
+/**
+ * The training loop shared by `train:linear`, `train:rein` and `train:cufit`:
+ * epochs of {@linkcode Learner.step} over noisy labels, per-epoch test
+ * accuracy and selection precision/recall, checkpoints, and resume.
+ *
+ * @module
+ */
+import { type BackendInfo, initBackend } from "../backend/backend.ts";
+import { tf } from "../backend/tf.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { BatchLoader } from "../data/loader.ts";
+import { Progress } from "../io/progress.ts";
+import { Dinov2 } from "../models/dinov2.ts";
+import { initTrainable } from "../models/init.ts";
+import type { NoisyLabels } from "../noise/label_noise.ts";
+import { RandomState } from "../noise/random_state.ts";
+import { loadDinov2Weights } from "../weights/dinov2_weights.ts";
+import type { HostTensor } from "../weights/host_tensor.ts";
+import { readSafetensors } from "../weights/safetensors.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { lrAt, type TrainConfig } from "./config.ts";
+import { noisyTrainLabels, openDatasets, resolveWeightsFile } from "./data.ts";
+import {
+  isTrainableName,
+  Learner,
+  type ModuleName,
+  PREDICTOR,
+  SELECTORS,
+} from "./learner.ts";
+import {
+  argmaxRows,
+  bestEpoch,
+  confusionMatrix,
+  type EpochMetrics,
+  formatEpochLine,
+  lastEpochsMean,
+} from "./metrics.ts";
+import {
+  appendMetrics,
+  createRunDir,
+  keepMetricsThrough,
+  readMetrics,
+  runDirOf,
+  writeAvgAcc,
+} from "./run_dir.ts";
+import { SelectionAccumulator } from "./selection.ts";
+
+/** Raised when a loss turns NaN or infinite; the last good checkpoint is kept. */
+export class NonFiniteLossError extends Error {
+  override name = "NonFiniteLossError";
+}
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Called after every epoch with its metrics line. */
+  onEpoch?: (metrics: EpochMetrics) => void;
+  /** Console lines. @default console.log */
+  log?: (line: string) => void;
+  /** Show an in-epoch progress bar on stderr. @default true */
+  progress?: boolean;
+  /** Command-line arguments to record in config.json. @default Deno.args */
+  argv?: string[];
+  /** An already initialized backend (else `config.backend` is initialized). */
+  backend?: BackendInfo;
+  /** Stops after this many epochs of this call (tests use it to simulate a kill). */
+  stopAfterEpochs?: number;
+  /** Prefetch depth of the loaders, in batches. @default 2 */
+  prefetch?: number;
+}
+
+/** What a finished (or stopped) run reports. */
+export interface TrainResult {
+  runDir: string;
+  metrics: EpochMetrics[];
+  best: { epoch: number; value: number } | null;
+  /** Mean test accuracy of the last 10 epochs (the paper's figure). */
+  last10: number;
+  /** Seconds of this call. */
+  seconds: number;
+}
+
+/** Trainable tensors of a file written by `--init`, split into the method's groups. */
+export function initGroupsFromFile(
+  tensors: Map<string, HostTensor>,
+  method: TrainConfig["method"],
+  file: string,
+): Map<string, HostTensor>[] {
+  const pick = (prefix: string) =>
+    new Map(
+      [...tensors].filter(([k]) => k.startsWith(prefix) && isTrainableName(k))
+        .map((
+          [k, t],
+        ) => [k.slice(prefix.length), t]),
+    );
+  if (method !== "cufit") {
+    const g = pick("");
+    if (g.size === 0) {
+      throw new Error(
+        `--init "${file}": no trainable (reins.*, linear*) tensors`,
+      );
+    }
+    return [
+      method === "linear"
+        ? new Map([...g].filter(([k]) => k.startsWith("linear.")))
+        : g,
+    ];
+  }
+  const m1 = pick("model1.");
+  const m2 = pick("model2.");
+  if (m1.size === 0 || m2.size === 0) {
+    throw new Error(
+      `--init "${file}": a CUFIT init needs model1.* and model2.* tensors`,
+    );
+  }
+  return [m1, m2];
+}
+
+/** The checkpoint names of a learner's parameters (`model1.` / `model2.` for CUFIT). */
+function groupPrefix(learner: Learner, i: number): string {
+  return learner.groups.length > 1 ? `${learner.groups[i].name}.` : "";
+}
+
+function learnerState(learner: Learner) {
+  const params = new Map<string, HostTensor>();
+  const moments = new Map<string, HostTensor>();
+  const steps: Record<string, number> = {};
+  learner.groups.forEach((g, i) => {
+    const prefix = groupPrefix(learner, i);
+    for (const [k, t] of g.params.toHost()) params.set(prefix + k, t);
+    const s = g.optimizer.state();
+    for (const [k, t] of s.moments) moments.set(prefix + k, t);
+    for (const [k, n] of Object.entries(s.steps)) steps[prefix + k] = n;
+  });
+  return { params, moments, steps };
+}
+
+function restoreLearner(
+  learner: Learner,
+  params: Map<string, HostTensor>,
+  moments: Map<string, HostTensor>,
+  steps: Record<string, number>,
+  lr: number,
+): void {
+  learner.groups.forEach((g, i) => {
+    const prefix = groupPrefix(learner, i);
+    g.params.assign(params, { prefix });
+    const own = (k: string) => k.startsWith(prefix);
+    g.optimizer.loadState({
+      lr,
+      steps: Object.fromEntries(
+        Object.entries(steps).filter(([k]) => own(k)).map((
+          [k, n],
+        ) => [k.slice(prefix.length), n]),
+      ),
+      moments: new Map(
+        [...moments].flatMap(([k, t]) => {
+          // Moment keys are "<kind>.<prefix><name>"; keep this group's.
+          const dot = k.indexOf(".");
+          const rest = k.slice(dot + 1);
+          return own(rest)
+            ? [[`${k.slice(0, dot)}.${rest.slice(prefix.length)}`, t]]
+            : [];
+        }),
+      ),
+    });
+  });
+}
+
+/** Accuracy of every module of `learner` on a dataset (center crop, clean labels). */
+export async function evaluateLearner(
+  learner: Learner,
+  loader: BatchLoader,
+  options: { withConfusion?: boolean; onBatch?: () => void } = {},
+): Promise<
+  {
+    accuracy: Partial<Record<ModuleName, number>>;
+    confusion?: number[][];
+    total: number;
+  }
+> {
+  const k = learner.numClasses;
+  const correct: Partial<Record<ModuleName, number>> = {};
+  let total = 0;
+  const predictor = PREDICTOR[learner.method];
+  const confusion = options.withConfusion
+    ? Array.from({ length: k }, () => new Array<number>(k).fill(0))
+    : undefined;
+  for await (const batch of loader.epoch(0)) {
+    const crop = Math.round(Math.sqrt(batch.images.length / batch.size / 3));
+    const x = tf.tensor4d(batch.images, [batch.size, crop, crop, 3]);
+    const logits = learner.predict(x);
+    x.dispose();
+    for (
+      const [module, values] of Object.entries(logits) as [
+        ModuleName,
+        Float32Array,
+      ][]
+    ) {
+      const pred = argmaxRows(values, k);
+      let c = 0;
+      for (let i = 0; i < batch.size; i++) if (pred[i] === batch.labels[i]) c++;
+      correct[module] = (correct[module] ?? 0) + c;
+      if (confusion && module === predictor) {
+        const m = confusionMatrix(pred, batch.labels, { numClasses: k });
+        for (let a = 0; a < k; a++) {
+          for (let b = 0; b < k; b++) confusion[a][b] += m[a][b];
+        }
+      }
+    }
+    total += batch.size;
+    options.onBatch?.();
+  }
+  const accuracy: Partial<Record<ModuleName, number>> = {};
+  for (const [m, c] of Object.entries(correct)) {
+    accuracy[m as ModuleName] = total ? c / total : 0;
+  }
+  return { accuracy, confusion, total };
+}
+
+/** Loads the backbone and the method's trainable parameters for a config. */
+export async function buildLearner(
+  config: TrainConfig,
+  options: { weightsFile?: string } = {},
+): Promise<{ learner: Learner; backbone: Dinov2; weightsFile: string }> {
+  const weightsFile = options.weightsFile ?? resolveWeightsFile(config);
+  const weights = await loadDinov2Weights(weightsFile);
+  const backbone = new Dinov2(weights.variant, weights.params);
+  let groups: Map<string, HostTensor>[];
+  if (config.init) {
+    groups = initGroupsFromFile(
+      (await readSafetensors(config.init)).tensors,
+      config.method,
+      config.init,
+    );
+  } else {
+    const rs = new RandomState(config.seed);
+    groups = initTrainable(
+      config.method,
+      { ...weights.variant, numClasses: config.dataset.numClasses },
+      () => rs.rand(),
+    );
+  }
+  const learner = new Learner(config.method, backbone, groups, {
+    adam: {
+      lr: config.lr,
+      betas: config.betas,
+      eps: config.eps,
+      weightDecay: config.weightDecay,
+    },
+  });
+  if (learner.numClasses !== config.dataset.numClasses) {
+    learner.dispose();
+    backbone.dispose();
+    throw new Error(
+      `--init "${config.init}" has heads for ${learner.numClasses} classes, but the dataset has ${config.dataset.numClasses}`,
+    );
+  }
+  return { learner, backbone, weightsFile };
+}
+
+/** The loaders of a run: training (noisy labels, shuffled, augmented) and test. */
+export function makeLoaders(
+  config: TrainConfig,
+  train: Dataset,
+  test: Dataset,
+  noisy: NoisyLabels,
+  options: { prefetch?: number } = {},
+): { trainLoader: BatchLoader; testLoader: BatchLoader } {
+  const transform = { resize: config.resize, crop: config.crop };
+  const trainLoader = new BatchLoader(train, {
+    batchSize: config.batchSize,
+    labels: noisy.noisy,
+    shuffle: config.shuffle,
+    seed: config.seed,
+    augment: config.augment,
+    transform,
+    prefetch: options.prefetch ?? 2,
+  });
+  const testLoader = new BatchLoader(test, {
+    batchSize: config.batchSize,
+    shuffle: false,
+    augment: false,
+    transform,
+    prefetch: options.prefetch ?? 2,
+  });
+  return { trainLoader, testLoader };
+}
+
+/**
+ * Trains a method as `config` says, writing the run folder
+ * (`config.json`, `metrics.jsonl`, `best`/`last` checkpoints, `avgacc.txt`).
+ */
+export async function train(
+  config: TrainConfig,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const started = performance.now();
+  const log = options.log ?? ((line: string) => console.log(line));
+  const backend = options.backend ?? await initBackend(config.backend, { log });
+  const { train: trainSet, test: testSet } = await openDatasets(config);
+  const noisy = noisyTrainLabels(config, trainSet);
+  log(
+    `data: ${config.dataset.name}, ${trainSet.length} train / ${testSet.length} test, ` +
+      `${config.dataset.numClasses} classes; noise ${config.noise.mode} ${config.noise.rate} ` +
+      `(actual ${(noisy.actualRate * 100).toFixed(1)}%)`,
+  );
+  const { learner, backbone, weightsFile } = await buildLearner(config);
+  const runDir = runDirOf(config);
+  try {
+    await createRunDir(config, {
+      argv: options.argv ?? Deno.args,
+      versions: {
+        tfjs: backend.tfjsVersion,
+        backend: backend.name,
+        nativeKernels: backend.nativeKernels,
+      },
+      weightsFile,
+      trainLabels: trainSet.labels,
+      noisyLabels: noisy.noisy,
+    });
+    let metrics: EpochMetrics[] = [];
+    let startEpoch = 0;
+    if (config.resume) {
+      const ckpt = await loadCheckpoint(runDir, "last").catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw e;
+      });
+      if (ckpt) {
+        const opt = ckpt.optimizer as unknown as {
+          moments: Map<string, HostTensor>;
+          steps: Record<string, number>;
+        };
+        restoreLearner(
+          learner,
+          ckpt.params,
+          opt.moments,
+          opt.steps,
+          lrAt(ckpt.epoch + 1, config),
+        );
+        startEpoch = ckpt.epoch + 1;
+        await keepMetricsThrough(runDir, ckpt.epoch);
+        metrics = await readMetrics(runDir);
+        log(`resume: from epoch ${ckpt.epoch} of ${runDir}`);
+      }
+    }
+    const { trainLoader, testLoader } = makeLoaders(
+      config,
+      trainSet,
+      testSet,
+      noisy,
+      options,
+    );
+    const predictor = PREDICTOR[config.method];
+    const selectors = SELECTORS[config.method];
+    const k = config.dataset.numClasses;
+    let epochsRun = 0;
+    for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
+      if (
+        options.stopAfterEpochs !== undefined &&
+        epochsRun >= options.stopAfterEpochs
+      ) break;
+      const epochStart = performance.now();
+      const lr = lrAt(epoch, config);
+      learner.setLearningRate(lr);
+      const batches = config.maxBatches ?? trainLoader.batchesPerEpoch();
+      const bar = options.progress === false
+        ? null
+        : new Progress(Math.min(batches, trainLoader.batchesPerEpoch()), {
+          label: `epoch ${epoch}`,
+          unit: "batch",
+        });
+      const selection = Object.fromEntries(
+        selectors.map((m) => [m, new SelectionAccumulator()]),
+      );
+      const trainCorrect: Partial<Record<ModuleName, number>> = {};
+      let lossSum = 0;
+      let seen = 0;
+      let batchIndex = 0;
+      for await (const batch of trainLoader.epoch(epoch)) {
+        if (config.maxBatches !== null && batchIndex >= config.maxBatches) {
+          break;
+        }
+        const x = tf.tensor4d(batch.images, [
+          batch.size,
+          config.crop,
+          config.crop,
+          3,
+        ]);
+        const out = learner.step(x, batch.labels);
+        x.dispose();
+        const loss = config.method === "cufit"
+          ? out.losses.linear + out.losses.rein1
+          : out.losses[config.method];
+        for (const [name, v] of Object.entries(out.losses)) {
+          if (!Number.isFinite(v)) {
+            throw new NonFiniteLossError(
+              `Loss "${name}" is ${v} at epoch ${epoch}, batch ${batchIndex}; ` +
+                `the last good checkpoint is kept in ${runDir}`,
+            );
+          }
+        }
+        lossSum += loss * batch.size;
+        for (
+          const [module, values] of Object.entries(out.logits) as [
+            ModuleName,
+            Float32Array,
+          ][]
+        ) {
+          const pred = argmaxRows(values, k);
+          let c = 0;
+          for (let i = 0; i < batch.size; i++) {
+            if (pred[i] === batch.labels[i]) c++;
+          }
+          trainCorrect[module] = (trainCorrect[module] ?? 0) + c;
+        }
+        const isNoisy = batch.indices.length
+          ? Uint8Array.from(batch.indices, (i) => noisy.isNoisy[i])
+          : new Uint8Array(0);
+        for (const m of selectors) selection[m].add(out.masks[m]!, isNoisy);
+        seen += batch.size;
+        batchIndex++;
+        bar?.tick(1, `loss ${loss.toFixed(4)}`);
+      }
+      bar?.done();
+      const evaluation = await evaluateLearner(learner, testLoader);
+      const seconds = (performance.now() - epochStart) / 1000;
+      const heads: Record<string, { trainAcc?: number; testAcc?: number }> = {};
+      for (const m of Object.keys(evaluation.accuracy) as ModuleName[]) {
+        heads[m] = {
+          trainAcc: seen ? (trainCorrect[m] ?? 0) / seen : 0,
+          testAcc: evaluation.accuracy[m],
+        };
+      }
+      const record: EpochMetrics = {
+        epoch,
+        lr,
+        trainLoss: seen ? lossSum / seen : NaN,
+        trainAcc: seen ? (trainCorrect[predictor] ?? 0) / seen : 0,
+        testAcc: evaluation.accuracy[predictor] ?? 0,
+        ...(config.method === "cufit" ? { heads } : {}),
+        ...(selectors.length
+          ? {
+            selection: Object.fromEntries(
+              selectors.map((m) => [m, selection[m].stats()]),
+            ),
+          }
+          : {}),
+        batches: batchIndex,
+        seconds,
+        imagesPerSecond: seen / seconds,
+      } as EpochMetrics;
+      const isBest = metrics.every((r) => record.testAcc > r.testAcc);
+      metrics.push(record);
+      const state = learnerState(learner);
+      const checkpoint = {
+        params: state.params,
+        optimizer: { lr, steps: state.steps, moments: state.moments },
+        epoch,
+        // Shuffling and augmentation are functions of (seed, epoch): no generator state to keep.
+        rngState: { seed: config.seed },
+        metrics: record as unknown as Record<string, number>,
+      };
+      if (isBest) await saveCheckpoint(runDir, "best", checkpoint);
+      await saveCheckpoint(runDir, "last", checkpoint);
+      await appendMetrics(runDir, record);
+      await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
+      log(formatEpochLine(record, { epochs: config.epochs }));
+      options.onEpoch?.(record);
+      epochsRun++;
+    }
+    const best = bestEpoch(metrics);
+    const last10 = lastEpochsMean(metrics.map((r) => r.testAcc));
+    return {
+      runDir,
+      metrics,
+      best,
+      last10,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    learner.dispose();
+    backbone.dispose();
+  }
+}
