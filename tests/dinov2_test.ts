@@ -99,3 +99,28 @@ for (const method of ["linear", "rein", "cufit"] as const) {
     model.dispose();
   });
 }
+
+Deno.test("Dinov2.toHost() of a trainable backbone gives back the weights it was built from", () => {
+  const { variant, backbone } = tinyModel({
+    dim: 8,
+    depth: 2,
+    heads: 2,
+    classes: 2,
+  }, "linear");
+  const model = new Dinov2(variant, backbone, { trainable: true });
+  assert.equal(model.variables().length, 5 + 2 * 14);
+  const back = model.toHost();
+  for (const [k, t] of backbone) {
+    if (k === "mask_token") continue;
+    assert.deepEqual(back.get(k)?.shape, t.shape, k);
+    assert.deepEqual(
+      Array.from(back.get(k)!.data as Float32Array),
+      Array.from(t.data as Float32Array),
+      k,
+    );
+  }
+  model.dispose();
+  const frozen = new Dinov2(variant, backbone);
+  assert.throws(() => frozen.variables(), /frozen/);
+  frozen.dispose();
+});

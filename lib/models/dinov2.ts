@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { tf } from "../backend/tf.ts";
-import type { Tensor } from "../backend/tf.ts";
+import { tf, tidyHost } from "../backend/tf.ts";
+import type { Tensor, Variable } from "../backend/tf.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import type { DinoVariant } from "../weights/variant.ts";
 import { interpolatePosEmbed } from "./pos_embed.ts";
@@ -45,13 +45,8 @@ function need(params: Map<string, HostTensor>, key: string): HostTensor {
   return t;
 }
 
-function toTensor(t: HostTensor): Tensor {
+function hostToTensor(t: HostTensor): Tensor {
   return tf.tensor(t.data as Float32Array, t.shape, "float32");
-}
-
-/** A torch `[out, in]` weight as a `[in, out]` tensor. */
-function transposed(t: HostTensor): Tensor {
-  return tf.tidy(() => tf.transpose(toTensor(t)));
 }
 
 /** The frozen DINOv2 backbone. Call {@linkcode Dinov2.dispose} when done. */
@@ -66,15 +61,42 @@ export class Dinov2 {
   readonly #normW: Tensor;
   readonly #normB: Tensor;
 
-  /** Builds the backbone from reference-named weights (see `loadDinov2Weights`). */
-  constructor(variant: DinoVariant, params: Map<string, HostTensor>) {
+  readonly #trainable: boolean;
+  readonly #made: Tensor[] = [];
+
+  /**
+   * Builds the backbone from reference-named weights (see `loadDinov2Weights`).
+   * With `trainable`, every weight is a tfjs variable (for pre-training the
+   * demo's backbone); see {@linkcode Dinov2.variables} and {@linkcode Dinov2.toHost}.
+   */
+  constructor(
+    variant: DinoVariant,
+    params: Map<string, HostTensor>,
+    options: { trainable?: boolean } = {},
+  ) {
     this.variant = variant;
+    this.#trainable = options.trainable ?? false;
+    const own = (t: Tensor): Tensor => {
+      const v = this.#trainable ? tf.variable(t, true) : t;
+      if (v !== t) t.dispose();
+      this.#made.push(v);
+      return v;
+    };
+    const toTensor = (t: HostTensor) => own(hostToTensor(t));
+    // A torch `[out, in]` weight as a `[in, out]` tensor.
+    const transposed = (t: HostTensor) =>
+      own(tf.tidy(() => tf.transpose(hostToTensor(t))));
     const p = variant.patchSize;
     const d = variant.embedDim;
     this.#posEmbedHost = need(params, "pos_embed");
     const proj = need(params, "patch_embed.proj.weight"); // [D, 3, P, P]
-    this.#patchWT = tf.tidy(() =>
-      tf.reshape(tf.transpose(toTensor(proj), [2, 3, 1, 0]), [p * p * 3, d])
+    this.#patchWT = own(
+      tf.tidy(() =>
+        tf.reshape(tf.transpose(hostToTensor(proj), [2, 3, 1, 0]), [
+          p * p * 3,
+          d,
+        ])
+      ),
     );
     this.#patchB = toTensor(need(params, "patch_embed.proj.bias"));
     this.#cls = toTensor(need(params, "cls_token"));
@@ -108,7 +130,7 @@ export class Dinov2 {
     let t = this.#posCache.get(key);
     if (!t) {
       // Kept: it is first made inside some caller's tidy scope, then cached.
-      t = tf.keep(toTensor(
+      t = tf.keep(hostToTensor(
         interpolatePosEmbed(
           this.#posEmbedHost,
           height,
@@ -237,18 +259,70 @@ export class Dinov2 {
     return tf.tidy(() => this.norm(Dinov2.cls(tokens)));
   }
 
+  /** The weights as variables (only for a `trainable` backbone). */
+  variables(): Variable[] {
+    if (!this.#trainable) {
+      throw new Error("Dinov2.variables(): the backbone is frozen");
+    }
+    return this.#made as Variable[];
+  }
+
+  /**
+   * The weights under reference names and layouts. `pos_embed` is the
+   * pre-trained grid as given (a trainable backbone does not train it).
+   */
+  toHost(): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    const read = (t: Tensor): HostTensor => ({
+      dtype: "F32",
+      shape: [...t.shape],
+      data: new Float32Array(t.dataSync() as Float32Array),
+    });
+    const { patchSize: p, embedDim: d } = this.variant;
+    tidyHost(() => {
+      out.set("cls_token", read(this.#cls));
+      out.set("mask_token", {
+        dtype: "F32",
+        shape: [1, d],
+        data: new Float32Array(d),
+      });
+      out.set("pos_embed", this.#posEmbedHost);
+      // [P*P*3, D] rows (ky, kx, c) -> [D, 3, P, P]
+      const proj = tf.transpose(tf.reshape(this.#patchWT, [p, p, 3, d]), [
+        3,
+        2,
+        0,
+        1,
+      ]);
+      out.set("patch_embed.proj.weight", read(proj));
+      out.set("patch_embed.proj.bias", read(this.#patchB));
+      this.#blocks.forEach((b, i) => {
+        const k = (name: string) => `blocks.${i}.${name}`;
+        const linear = (name: string, wT: Tensor, bias: Tensor) => {
+          out.set(k(`${name}.weight`), read(tf.transpose(wT)));
+          out.set(k(`${name}.bias`), read(bias));
+        };
+        out.set(k("norm1.weight"), read(b.norm1W));
+        out.set(k("norm1.bias"), read(b.norm1B));
+        linear("attn.qkv", b.qkvT, b.qkvB);
+        linear("attn.proj", b.projT, b.projB);
+        out.set(k("ls1.gamma"), read(b.ls1));
+        out.set(k("norm2.weight"), read(b.norm2W));
+        out.set(k("norm2.bias"), read(b.norm2B));
+        linear("mlp.fc1", b.fc1T, b.fc1B);
+        linear("mlp.fc2", b.fc2T, b.fc2B);
+        out.set(k("ls2.gamma"), read(b.ls2));
+      });
+      out.set("norm.weight", read(this.#normW));
+      out.set("norm.bias", read(this.#normB));
+    });
+    return out;
+  }
+
   /** Frees every tensor the backbone holds. */
   dispose(): void {
-    const all: Tensor[] = [
-      this.#patchWT,
-      this.#patchB,
-      this.#cls,
-      this.#normW,
-      this.#normB,
-    ];
-    for (const b of this.#blocks) all.push(...Object.values(b));
-    for (const t of this.#posCache.values()) all.push(t);
-    tf.dispose(all);
+    tf.dispose([...this.#made, ...this.#posCache.values()]);
+    this.#made.length = 0;
     this.#posCache.clear();
   }
 }
