@@ -152,7 +152,9 @@ Deno.test("loadCheckpoint() names a missing checkpoint and a bad tag", async () 
   const dir = await Deno.makeTempDir();
   await assert.rejects(
     () => loadCheckpoint(dir, "last"),
-    /No "last" checkpoint in ".*": ".*last\.json" not found/,
+    (e) =>
+      e instanceof Deno.errors.NotFound &&
+      /No "last" checkpoint in ".*": ".*last\.json" not found/.test(e.message),
   );
   await assert.rejects(
     () => loadCheckpoint(dir, "final" as never),

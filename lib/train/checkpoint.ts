@@ -364,7 +364,8 @@ export async function hasCheckpoint(
 
 /**
  * Reads checkpoint `tag` from `dir`, after checking that its safetensors file
- * is the one its JSON names (same SHA-256).
+ * is the one its JSON names (same SHA-256). A missing checkpoint throws
+ * `Deno.errors.NotFound`.
  */
 export async function loadCheckpoint(
   dir: string,
@@ -377,7 +378,8 @@ export async function loadCheckpoint(
     text = await Deno.readTextFile(paths.json);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new Error(
+      // Still a NotFound, so callers can tell "no checkpoint yet" apart.
+      throw new Deno.errors.NotFound(
         `No "${tag}" checkpoint in "${dir}": "${paths.json}" not found`,
       );
     }
