@@ -103,11 +103,11 @@ async function missing(path: string): Promise<boolean> {
 
 const FILE = bytes(4096);
 
-Deno.test("download() fetches, verifies md5 and sha256, and leaves no .part", async () => {
+Deno.test("download() fetches into a new folder, verifies md5 and sha256, and leaves no .part", async () => {
   const dir = await Deno.makeTempDir();
   const server = serve({ "/a.bin": FILE });
   try {
-    const dest = join(dir, "a.bin");
+    const dest = join(dir, "new", "a.bin");
     const seen: [number, number | undefined][] = [];
     const result = await download(server.url("/a.bin"), dest, {
       md5: md5(FILE),

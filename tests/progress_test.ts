@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatBytes, formatDuration, Progress, type ProgressStream } from "../lib/io/progress.ts";
+import {
+  formatBytes,
+  formatDuration,
+  Progress,
+  type ProgressStream,
+} from "../lib/io/progress.ts";
 
 /** A stream that keeps what it is given, and a clock the test moves. */
 function harness(isTerminal = false) {
@@ -71,7 +76,9 @@ Deno.test("Progress redraws a terminal line at most every 100 ms", () => {
   assert.ok(!h.text().includes("\n"));
   bar.done("acc 81.2%");
   assert.ok(
-    h.text().endsWith("\r\x1b[2Kepoch 1 done: 50 it in 0:01 (100 it/s) acc 81.2%\n"),
+    h.text().endsWith(
+      "\r\x1b[2Kepoch 1 done: 50 it in 0:01 (100 it/s) acc 81.2%\n",
+    ),
   );
 });
 

@@ -9,6 +9,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
+import { dirname } from "node:path";
 
 /** Options of {@linkcode download}. */
 export interface DownloadOptions {
@@ -76,6 +77,7 @@ export async function download(
   }
 
   const part = `${dest}.part`;
+  await Deno.mkdir(dirname(dest), { recursive: true });
   const fetchFn = options.fetch ?? globalThis.fetch;
   const retries = options.retries ?? 3;
   let delay = options.retryDelayMs ?? 1000;
