@@ -146,3 +146,45 @@ export function dinov2Source(
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
+
+/** What the Hub announces about a file before redirecting to its storage. */
+export interface HfFileInfo {
+  /** SHA-256 of an LFS file, from `X-Linked-Etag`. */
+  sha256?: string;
+  /** Size in bytes, from `X-Linked-Size`. */
+  size?: number;
+}
+
+/** Options of {@linkcode fetchHfFileInfo}. */
+export interface FetchHfFileInfoOptions {
+  /** Fetch implementation, for tests. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Asks the Hub (HEAD, redirects not followed) for the SHA-256 and size of a
+ * `resolve/` URL. The storage host the Hub redirects to does not repeat these
+ * headers, so they must be read from the Hub's own answer.
+ */
+export async function fetchHfFileInfo(
+  url: string,
+  options: FetchHfFileInfoOptions = {},
+): Promise<HfFileInfo> {
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const response = await fetchFn(url, { method: "HEAD", redirect: "manual" });
+  await response.body?.cancel();
+  if (response.status >= 400) {
+    throw new Error(
+      `Hugging Face answered HTTP ${response.status} for ${url}`,
+    );
+  }
+  const etag = (response.headers.get("x-linked-etag") ?? "")
+    .replace(/^W\//, "")
+    .replaceAll('"', "")
+    .toLowerCase();
+  const size = Number(response.headers.get("x-linked-size") ?? NaN);
+  return {
+    sha256: /^[0-9a-f]{64}$/.test(etag) ? etag : undefined,
+    size: Number.isSafeInteger(size) && size > 0 ? size : undefined,
+  };
+}
