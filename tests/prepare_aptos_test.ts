@@ -8,6 +8,7 @@ import {
   readAptosCsv,
   splitAptos,
 } from "../lib/prepare/aptos.ts";
+import { main } from "../tasks/prepare_aptos.ts";
 
 /** Rows with Kaggle's APTOS-2019 grade counts (3,662 in all) or scaled ones. */
 function kaggleRows(perGrade = [1805, 370, 999, 193, 295]): AptosRow[] {
@@ -253,6 +254,67 @@ Deno.test("checkAptos() reports missing files and the lines the reference skips"
     assert.deepEqual(report.train.skippedLines, [4]);
     assert.deepEqual(report.train.badLabels, [{ line: 5, value: "9" }]);
     assert.match(report.test.error ?? "", /".*test\.csv" does not exist/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prepare:aptos builds from Kaggle files, checks the result and fails on a broken root", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const source = await kaggleTree(dir);
+    const root = join(dir, "APTOS-2019");
+    const lines: string[] = [];
+    const progress = { writeSync: (p: Uint8Array) => p.length };
+    await main([
+      "--root",
+      root,
+      "--from-kaggle",
+      source.csv,
+      "--images",
+      source.images,
+      "--test-size",
+      "0.2",
+      "--train-size",
+      "0.6",
+    ], { print: (l) => lines.push(l), progress });
+    assert.ok(
+      lines[0].startsWith(`Writing ${root}/train_1.csv, ${root}/test.csv`),
+    );
+    assert.match(lines[1], /split is ours/);
+    assert.ok(
+      lines.includes("train     12           2   2   2   3   3"),
+      lines.join("\n"),
+    );
+    assert.ok(
+      lines.includes("test: 4 rows (grades 1/1/1/1/0), 0 images missing"),
+    );
+    assert.equal(lines.at(-1), `${root}: layout OK`);
+
+    await Deno.remove(join(root, "test_images"), { recursive: true });
+    await assert.rejects(
+      main(["--root", root], { print: () => {} }),
+      /APTOS layout in ".*APTOS-2019" is not usable: 4 images missing from .*test_images/,
+    );
+    await assert.rejects(
+      main(["--root", root, "--from-kaggle", source.csv], { print: () => {} }),
+      /--from-kaggle needs --images/,
+    );
+    await assert.rejects(
+      main([
+        "--root",
+        root,
+        "--from-kaggle",
+        source.csv,
+        "--images",
+        source.images,
+        "--seed",
+        "x",
+      ], {
+        print: () => {},
+      }),
+      /--seed is "x": expected a number/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,6 +7,7 @@ import {
   prepareHam10000,
   readIsicCsv,
 } from "../lib/prepare/ham10000.ts";
+import { main } from "../tasks/prepare_ham10000.ts";
 
 const HEADER = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC";
 
@@ -332,6 +333,55 @@ Deno.test("prepareHam10000() refuses an output folder it did not make, or one ho
     await assert.rejects(
       prepareHam10000(sources, dir),
       /Input trainImages ".*" lies inside the output/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prepare:ham10000 prints what it writes and the per-class counts", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const sources = await isicTree(dir);
+    const out = join(dir, "ham10000");
+    const lines: string[] = [];
+    const args = [
+      "--train-images",
+      sources.trainImages,
+      "--train-csv",
+      sources.trainCsv,
+      "--test-images",
+      sources.testImages,
+      "--test-csv",
+      sources.testCsv,
+      "--out",
+      out,
+    ];
+    const progress = { writeSync: (p: Uint8Array) => p.length };
+    await main(args, { print: (l) => lines.push(l), progress });
+    assert.equal(
+      lines[0],
+      `Writing ${out}/{train,test}/{AKIEC,BCC,BKL,DF,MEL,NV,VASC}/<image>.jpg ` +
+        `and ${out}/.prepare_ham10000.json (built beside ${out}, then renamed)`,
+    );
+    assert.deepEqual(lines.slice(1, 10), [
+      "class   train   test",
+      "AKIEC       0      0",
+      "BCC         0      1",
+      "BKL         0      0",
+      "DF          0      0",
+      "MEL         1      0",
+      "NV          2      1",
+      "VASC        1      0",
+      "total       4      2",
+    ]);
+    assert.match(lines.at(-1)!, /7 files written, 0 unchanged, 0 removed$/);
+    lines.length = 0;
+    await main(args, { print: (l) => lines.push(l), progress });
+    assert.match(lines.at(-1)!, /already up to date, nothing rewritten$/);
+    await assert.rejects(
+      main(args.slice(2), { print: () => {} }),
+      /required option '--train-images <dir>' not specified/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
