@@ -28,7 +28,9 @@ export async function writeTemp(
   data: Uint8Array | string,
 ): Promise<string> {
   const temp = tempPathFor(path);
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : data;
   try {
     using file = await Deno.open(temp, {
       write: true,
