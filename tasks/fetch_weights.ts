@@ -96,24 +96,29 @@ export async function main(
 
   let announced: HfFileInfo = {};
   if (flags.source === "hf") {
-    announced = await withNetHint(() => fetchHfFileInfo(source.url));
+    announced = await withNetHint(
+      source.url,
+      () => fetchHfFileInfo(source.url),
+    );
   }
   const recorded = await readSidecar(sidecar);
   let bar: Progress | undefined;
-  const result = await withNetHint(() =>
-    download(source.url, dest, {
-      sha256: announced.sha256 ?? recorded,
-      size: announced.size,
-      onProgress: (received, total) => {
-        bar ??= new Progress(total ?? 0, {
-          label: source.fileName,
-          bytes: true,
-          initial: received,
-          stream: options.progress,
-        });
-        bar.tick(received - bar.count);
-      },
-    })
+  const result = await withNetHint(
+    source.url,
+    () =>
+      download(source.url, dest, {
+        sha256: announced.sha256 ?? recorded,
+        size: announced.size,
+        onProgress: (received, total) => {
+          bar ??= new Progress(total ?? 0, {
+            label: source.fileName,
+            bytes: true,
+            initial: received,
+            stream: options.progress,
+          });
+          bar.tick(received - bar.count);
+        },
+      }),
   );
   bar?.done();
   await writeFileAtomic(sidecar, `${result.sha256}  ${source.fileName}\n`);
@@ -148,17 +153,19 @@ async function readSidecar(path: string): Promise<string | undefined> {
 }
 
 /** Names the host to allow when a redirect leaves the --allow-net list. */
-async function withNetHint<T>(run: () => Promise<T>): Promise<T> {
+async function withNetHint<T>(url: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (
-      error instanceof Deno.errors.NotCapable &&
-      /net access/.test(error.message)
-    ) {
+    const host = error instanceof Deno.errors.NotCapable
+      ? /net access to "([^":]+)/.exec(error.message)?.[1]
+      : undefined;
+    if (host !== undefined && host !== new URL(url).hostname) {
       throw new Error(
-        `${error.message} (the download was redirected to a host missing ` +
-          `from --allow-net: add it to the fetch:weights task)`,
+        `${
+          error instanceof Error ? error.message : error
+        } (${url} redirected ` +
+          `to ${host}, which is missing from --allow-net: add it to the fetch:weights task)`,
       );
     }
     throw error;

@@ -171,7 +171,15 @@ export async function fetchHfFileInfo(
   options: FetchHfFileInfoOptions = {},
 ): Promise<HfFileInfo> {
   const fetchFn = options.fetch ?? globalThis.fetch;
-  const response = await fetchFn(url, { method: "HEAD", redirect: "manual" });
+  let response: Response;
+  try {
+    response = await fetchFn(url, { method: "HEAD", redirect: "manual" });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new Error(
+      `Cannot reach Hugging Face at ${url}: ${(error as Error).message}`,
+    );
+  }
   await response.body?.cancel();
   if (response.status >= 400) {
     throw new Error(
