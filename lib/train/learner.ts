@@ -272,6 +272,52 @@ export class Learner {
     });
   }
 
+  /**
+   * The linear probe's input: final-normed CLS features of the frozen
+   * backbone, `[B, H, W, 3]` -> host `[B, D]` (for `--cache-features`).
+   */
+  features(images: Tensor): Float32Array {
+    return tidyHost(() =>
+      this.backbone.normedCls(this.backbone.forwardFeatures(images))
+        .dataSync() as Float32Array
+    );
+  }
+
+  /** A linear-probe training step on cached features `[B, D]` (method `linear` only). */
+  stepOnFeatures(features: Tensor, labels: Int32Array): StepOutputs {
+    if (this.method !== "linear") {
+      throw new Error(
+        `stepOnFeatures() is for the linear method, not "${this.method}"`,
+      );
+    }
+    return tidyHost(() => {
+      const y = tf.tensor1d(labels, "int32");
+      const outputs: StepOutputs = { logits: {}, losses: {}, masks: {} };
+      const params = this.groups[0].params;
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = this.#head(0, "linear", features);
+        outputs.logits.lpm = logits.dataSync() as Float32Array;
+        return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
+      }, this.#vars(0, HEAD("linear")));
+      const named = new Map<string, Tensor>();
+      for (const [name, v] of params.vars) {
+        if (grads[v.name]) named.set(name, grads[v.name]);
+      }
+      this.groups[0].optimizer.step(named);
+      outputs.losses.linear = value.dataSync()[0];
+      return outputs;
+    });
+  }
+
+  /** Linear-probe logits of cached features `[B, D]` (method `linear` only). */
+  predictFromFeatures(
+    features: Tensor,
+  ): Partial<Record<ModuleName, Float32Array>> {
+    return tidyHost(() => ({
+      lpm: this.#head(0, "linear", features).dataSync() as Float32Array,
+    }));
+  }
+
   /** Sets every group's learning rate (the scheduler calls this per epoch). */
   setLearningRate(lr: number): void {
     for (const g of this.groups) g.optimizer.lr = lr;

@@ -7,6 +7,7 @@
  */
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
+import type { Tensor } from "../backend/tf.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { BatchLoader } from "../data/loader.ts";
 import { Progress } from "../io/progress.ts";
@@ -166,10 +167,106 @@ function restoreLearner(
   });
 }
 
+/** One training or test batch as the learner takes it. */
+interface InputBatch {
+  /** `[B, H, W, 3]` images, or `[B, D]` cached features. */
+  x: Tensor;
+  labels: Int32Array;
+  indices: Int32Array;
+  size: number;
+}
+
+/** Batches of a loader's epoch as image tensors (each disposed after use). */
+async function* imageBatches(
+  loader: BatchLoader,
+  epoch: number,
+): AsyncGenerator<InputBatch> {
+  for await (const batch of loader.epoch(epoch)) {
+    const crop = Math.round(Math.sqrt(batch.images.length / batch.size / 3));
+    const x = tf.tensor4d(batch.images, [batch.size, crop, crop, 3]);
+    try {
+      yield {
+        x,
+        labels: batch.labels,
+        indices: batch.indices,
+        size: batch.size,
+      };
+    } finally {
+      x.dispose();
+    }
+  }
+}
+
+/** Cached features of a whole split, `[N, D]` row-major, in dataset order. */
+export interface FeatureCache {
+  features: Float32Array;
+  dim: number;
+  labels: Int32Array;
+}
+
+/** Center-crop features of every sample of a loader (which must not shuffle). */
+async function cacheFeatures(
+  learner: Learner,
+  loader: BatchLoader,
+  labels: Int32Array,
+  what: string,
+): Promise<FeatureCache> {
+  const chunks: Float32Array[] = [];
+  const bar = new Progress(loader.batchesPerEpoch(), {
+    label: `features (${what})`,
+    unit: "batch",
+  });
+  for await (const b of imageBatches(loader, 0)) {
+    chunks.push(learner.features(b.x));
+    bar.tick();
+  }
+  bar.done();
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const features = new Float32Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    features.set(c, offset);
+    offset += c.length;
+  }
+  return { features, dim: total / labels.length, labels };
+}
+
+/** Batches of cached features in `order`. */
+function* featureBatches(
+  cache: FeatureCache,
+  order: Int32Array,
+  batchSize: number,
+): Generator<InputBatch> {
+  for (let start = 0; start < order.length; start += batchSize) {
+    const indices = order.subarray(
+      start,
+      Math.min(start + batchSize, order.length),
+    );
+    const rows = new Float32Array(indices.length * cache.dim);
+    indices.forEach((idx, r) =>
+      rows.set(
+        cache.features.subarray(idx * cache.dim, (idx + 1) * cache.dim),
+        r * cache.dim,
+      )
+    );
+    const x = tf.tensor2d(rows, [indices.length, cache.dim]);
+    try {
+      yield {
+        x,
+        labels: Int32Array.from(indices, (i) => cache.labels[i]),
+        indices,
+        size: indices.length,
+      };
+    } finally {
+      x.dispose();
+    }
+  }
+}
+
 /** Accuracy of every module of `learner` on a dataset (center crop, clean labels). */
 export async function evaluateLearner(
   learner: Learner,
-  loader: BatchLoader,
+  loader: BatchLoader | FeatureCache,
   options: { withConfusion?: boolean; onBatch?: () => void } = {},
 ): Promise<
   {
@@ -185,11 +282,13 @@ export async function evaluateLearner(
   const confusion = options.withConfusion
     ? Array.from({ length: k }, () => new Array<number>(k).fill(0))
     : undefined;
-  for await (const batch of loader.epoch(0)) {
-    const crop = Math.round(Math.sqrt(batch.images.length / batch.size / 3));
-    const x = tf.tensor4d(batch.images, [batch.size, crop, crop, 3]);
-    const logits = learner.predict(x);
-    x.dispose();
+  const batches = loader instanceof BatchLoader
+    ? imageBatches(loader, 0)
+    : featureBatches(loader, Int32Array.from(loader.labels, (_, i) => i), 256);
+  for await (const batch of batches) {
+    const logits = loader instanceof BatchLoader
+      ? learner.predict(batch.x)
+      : learner.predictFromFeatures(batch.x);
     for (
       const [module, values] of Object.entries(logits) as [
         ModuleName,
@@ -350,6 +449,30 @@ export async function train(
       noisy,
       options,
     );
+    // --cache-features (linear only): center-crop features once, then train the head on them.
+    let trainCache: FeatureCache | null = null;
+    let testCache: FeatureCache | null = null;
+    if (config.cacheFeatures && config.method === "linear") {
+      const plain = makeLoaders(
+        { ...config, augment: false, shuffle: false },
+        trainSet,
+        testSet,
+        noisy,
+        options,
+      );
+      trainCache = await cacheFeatures(
+        learner,
+        plain.trainLoader,
+        noisy.noisy,
+        "train",
+      );
+      testCache = await cacheFeatures(
+        learner,
+        testLoader,
+        testSet.labels,
+        "test",
+      );
+    }
     const predictor = PREDICTOR[config.method];
     const selectors = SELECTORS[config.method];
     const k = config.dataset.numClasses;
@@ -362,10 +485,10 @@ export async function train(
       const epochStart = performance.now();
       const lr = lrAt(epoch, config);
       learner.setLearningRate(lr);
-      const batches = config.maxBatches ?? trainLoader.batchesPerEpoch();
+      const batchCount = config.maxBatches ?? trainLoader.batchesPerEpoch();
       const bar = options.progress === false
         ? null
-        : new Progress(Math.min(batches, trainLoader.batchesPerEpoch()), {
+        : new Progress(Math.min(batchCount, trainLoader.batchesPerEpoch()), {
           label: `epoch ${epoch}`,
           unit: "batch",
         });
@@ -376,18 +499,20 @@ export async function train(
       let lossSum = 0;
       let seen = 0;
       let batchIndex = 0;
-      for await (const batch of trainLoader.epoch(epoch)) {
+      const batches = trainCache
+        ? featureBatches(
+          trainCache,
+          trainLoader.epochOrder(epoch),
+          config.batchSize,
+        )
+        : imageBatches(trainLoader, epoch);
+      for await (const batch of batches) {
         if (config.maxBatches !== null && batchIndex >= config.maxBatches) {
           break;
         }
-        const x = tf.tensor4d(batch.images, [
-          batch.size,
-          config.crop,
-          config.crop,
-          3,
-        ]);
-        const out = learner.step(x, batch.labels);
-        x.dispose();
+        const out = trainCache
+          ? learner.stepOnFeatures(batch.x, batch.labels)
+          : learner.step(batch.x, batch.labels);
         const loss = config.method === "cufit"
           ? out.losses.linear + out.losses.rein1
           : out.losses[config.method];
@@ -413,16 +538,18 @@ export async function train(
           }
           trainCorrect[module] = (trainCorrect[module] ?? 0) + c;
         }
-        const isNoisy = batch.indices.length
-          ? Uint8Array.from(batch.indices, (i) => noisy.isNoisy[i])
-          : new Uint8Array(0);
+        const isNoisy = new Uint8Array(batch.size);
+        batch.indices.forEach((idx, i) => (isNoisy[i] = noisy.isNoisy[idx]));
         for (const m of selectors) selection[m].add(out.masks[m]!, isNoisy);
         seen += batch.size;
         batchIndex++;
         bar?.tick(1, `loss ${loss.toFixed(4)}`);
       }
       bar?.done();
-      const evaluation = await evaluateLearner(learner, testLoader);
+      const evaluation = await evaluateLearner(
+        learner,
+        testCache ?? testLoader,
+      );
       const seconds = (performance.now() - epochStart) / 1000;
       const heads: Record<string, { trainAcc?: number; testAcc?: number }> = {};
       for (const m of Object.keys(evaluation.accuracy) as ModuleName[]) {
