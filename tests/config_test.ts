@@ -23,6 +23,8 @@ const HAM = {
   num_classes: 7,
 };
 
+const TOY = { train_per_class: 1, test_per_class: 1, size: 8, seed: 0 };
+
 Deno.test("loadDatasetConfig() reads the four reference datasets by name", () => {
   const expected = {
     ham10000: [7, "image_folder", "./data/ham10000", "./checkpoints/HAM10000/"],
@@ -69,6 +71,7 @@ Deno.test("loadDatasetConfig() reads the synthetic set with small images", () =>
     seed: 0,
   });
   const c = resolveConfig("cufit", d);
+  assert.equal(c.dataset.synthetic?.difficulty, undefined);
   assert.equal(c.crop, 28);
   assert.equal(c.resize, 32);
   assert.equal(c.epochs, 3);
@@ -131,6 +134,14 @@ Deno.test("loadDatasetConfig() names the key and expected type of a wrong value"
     [
       { ...HAM, dataset: "synthetic" },
       /"dataset": "synthetic" but lacks key "synthetic"/,
+    ],
+    [
+      { ...HAM, synthetic: { ...TOY, difficulty: 2 } },
+      /key "synthetic.difficulty" must be a number in \[0, 1\], got 2/,
+    ],
+    [
+      { ...HAM, synthetic: { ...TOY, shape: 2 } },
+      /key "synthetic" has unknown key "shape": expected train_per_class, test_per_class, size, seed, difficulty/,
     ],
   ];
   for (const [obj, pattern] of cases) {
@@ -332,4 +343,16 @@ Deno.test("lrAt() applies repeated milestones at once, like torch's Counter", ()
   ]);
   // E = 1: three milestones at 0 fire when the scheduler is built.
   assert.equal(lrAt(0, { ...c, epochs: 1 }), 0.001 * 0.1 ** 3);
+});
+
+Deno.test("loadDatasetConfig() passes an optional synthetic difficulty through", async () => {
+  const d = loadDatasetConfig(
+    await confFile({
+      ...HAM,
+      dataset: "synthetic",
+      synthetic: { ...TOY, difficulty: 0.5 },
+    }),
+  );
+  assert.equal(d.synthetic?.difficulty, 0.5);
+  assert.equal(resolveConfig("rein", d).dataset.synthetic?.difficulty, 0.5);
 });

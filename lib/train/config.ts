@@ -15,7 +15,7 @@
  * `medmnist` or `synthetic`; inferred from the name like the reference when
  * absent), `resize` and `image_size` (the resize and crop sizes, default 256
  * and 224), and `synthetic` (`train_per_class`, `test_per_class`, `size`,
- * `seed`) for generated data. Paths stay as written: like the reference, a
+ * `seed`, optional `difficulty` in [0, 1]) for generated data. Paths stay as written: like the reference, a
  * relative path is relative to the working directory.
  *
  * @module
@@ -89,6 +89,8 @@ export interface SyntheticSpec {
   size: number;
   /** Seed of the generator. */
   seed: number;
+  /** 0 (easy) to 1 (overlapping classes); the generator's default when absent. */
+  difficulty?: number;
 }
 
 /** A dataset file, read and checked. */
@@ -278,6 +280,7 @@ const SYNTHETIC_KEYS = [
   "size",
   "seed",
 ] as const;
+const SYNTHETIC_OPTIONAL = ["difficulty"] as const;
 
 /** Options of {@linkcode loadDatasetConfig}. */
 export interface LoadDatasetConfigOptions {
@@ -438,10 +441,10 @@ function checkSynthetic(
   }
   const obj = raw as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!(SYNTHETIC_KEYS as readonly string[]).includes(key)) {
+    if (![...SYNTHETIC_KEYS, ...SYNTHETIC_OPTIONAL].includes(key as never)) {
       throw new TypeError(
         `${what} has unknown key "${key}": expected ${
-          SYNTHETIC_KEYS.join(", ")
+          [...SYNTHETIC_KEYS, ...SYNTHETIC_OPTIONAL].join(", ")
         }`,
       );
     }
@@ -462,6 +465,9 @@ function checkSynthetic(
     ),
     size: integerAtLeast(obj.size, 1, at("size")),
     seed: seed(obj.seed, at("seed")),
+    ...(obj.difficulty === undefined
+      ? {}
+      : { difficulty: numberIn(obj.difficulty, 0, 1, at("difficulty")) }),
   };
 }
 
