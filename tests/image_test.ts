@@ -57,6 +57,15 @@ function png(
   return out;
 }
 
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 function crc32(b: Uint8Array): number {
   let c = ~0;
   for (const byte of b) {
@@ -67,77 +76,86 @@ function crc32(b: Uint8Array): number {
 }
 
 Deno.test("decodeImage() reads an RGB PNG exactly", async () => {
-  const dir = await Deno.makeTempDir();
-  const data = Uint8Array.from({ length: 4 * 3 * 3 }, (_, i) => (i * 29) % 256);
-  await sharp(data, { raw: { width: 4, height: 3, channels: 3 } }).png().toFile(
-    `${dir}/a.png`,
-  );
-  const img = await decodeImage(`${dir}/a.png`);
-  assert.deepEqual([img.width, img.height, img.channels], [4, 3, 3]);
-  assert.deepEqual(Array.from(img.data), Array.from(data));
+  await withDir(async (dir) => {
+    const data = Uint8Array.from(
+      { length: 4 * 3 * 3 },
+      (_, i) => (i * 29) % 256,
+    );
+    await sharp(data, { raw: { width: 4, height: 3, channels: 3 } }).png()
+      .toFile(
+        `${dir}/a.png`,
+      );
+    const img = await decodeImage(`${dir}/a.png`);
+    assert.deepEqual([img.width, img.height, img.channels], [4, 3, 3]);
+    assert.deepEqual(Array.from(img.data), Array.from(data));
+  });
 });
 
 Deno.test("decodeImage() keeps grayscale as one channel", async () => {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeFile(
-    `${dir}/g.png`,
-    png(3, 2, 0, 8, [0, 10, 20, 30, 40, 255]),
-  );
-  const img = await decodeImage(`${dir}/g.png`);
-  assert.deepEqual([img.width, img.height, img.channels], [3, 2, 1]);
-  assert.deepEqual(Array.from(img.data), [0, 10, 20, 30, 40, 255]);
-  const fixture = await decodeImage(`${fixtures}mnist_like.png`);
-  assert.deepEqual([fixture.width, fixture.height, fixture.channels], [
-    28,
-    28,
-    1,
-  ]);
+  await withDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/g.png`,
+      png(3, 2, 0, 8, [0, 10, 20, 30, 40, 255]),
+    );
+    const img = await decodeImage(`${dir}/g.png`);
+    assert.deepEqual([img.width, img.height, img.channels], [3, 2, 1]);
+    assert.deepEqual(Array.from(img.data), [0, 10, 20, 30, 40, 255]);
+    const fixture = await decodeImage(`${fixtures}mnist_like.png`);
+    assert.deepEqual([fixture.width, fixture.height, fixture.channels], [
+      28,
+      28,
+      1,
+    ]);
+  });
 });
 
 Deno.test('decodeImage() drops alpha without compositing, as PIL\'s convert("RGB")', async () => {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeFile(
-    `${dir}/rgba.png`,
-    png(2, 1, 6, 8, [10, 20, 30, 0, 40, 50, 60, 128]),
-  );
-  await Deno.writeFile(`${dir}/la.png`, png(2, 1, 4, 8, [7, 0, 9, 255]));
-  const rgba = await decodeImage(`${dir}/rgba.png`);
-  assert.equal(rgba.channels, 3);
-  assert.deepEqual(Array.from(rgba.data), [10, 20, 30, 40, 50, 60]);
-  const la = await decodeImage(`${dir}/la.png`);
-  assert.equal(la.channels, 1);
-  assert.deepEqual(Array.from(la.data), [7, 9]);
+  await withDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/rgba.png`,
+      png(2, 1, 6, 8, [10, 20, 30, 0, 40, 50, 60, 128]),
+    );
+    await Deno.writeFile(`${dir}/la.png`, png(2, 1, 4, 8, [7, 0, 9, 255]));
+    const rgba = await decodeImage(`${dir}/rgba.png`);
+    assert.equal(rgba.channels, 3);
+    assert.deepEqual(Array.from(rgba.data), [10, 20, 30, 40, 50, 60]);
+    const la = await decodeImage(`${dir}/la.png`);
+    assert.equal(la.channels, 1);
+    assert.deepEqual(Array.from(la.data), [7, 9]);
+  });
 });
 
 Deno.test("decodeImage() expands a palette PNG, transparency ignored", async () => {
-  const dir = await Deno.makeTempDir();
-  const plte = Uint8Array.from([255, 0, 0, 0, 255, 0, 1, 2, 3]);
-  const trns = Uint8Array.from([0, 255, 255]);
-  await Deno.writeFile(
-    `${dir}/p.png`,
-    png(3, 1, 3, 8, [2, 0, 1], [["PLTE", plte], ["tRNS", trns]]),
-  );
-  const img = await decodeImage(`${dir}/p.png`);
-  assert.equal(img.channels, 3);
-  assert.deepEqual(Array.from(img.data), [1, 2, 3, 255, 0, 0, 0, 255, 0]);
+  await withDir(async (dir) => {
+    const plte = Uint8Array.from([255, 0, 0, 0, 255, 0, 1, 2, 3]);
+    const trns = Uint8Array.from([0, 255, 255]);
+    await Deno.writeFile(
+      `${dir}/p.png`,
+      png(3, 1, 3, 8, [2, 0, 1], [["PLTE", plte], ["tRNS", trns]]),
+    );
+    const img = await decodeImage(`${dir}/p.png`);
+    assert.equal(img.channels, 3);
+    assert.deepEqual(Array.from(img.data), [1, 2, 3, 255, 0, 0, 0, 255, 0]);
+  });
 });
 
 Deno.test("decodeImage() narrows 16-bit PNGs as PIL does", async () => {
-  const dir = await Deno.makeTempDir();
-  // RGB: PIL keeps the high byte. Gray: PIL opens mode "I" and clips to 255.
-  await Deno.writeFile(
-    `${dir}/rgb16.png`,
-    png(1, 1, 2, 16, [0x1234, 0xff80, 0x00ff]),
-  );
-  await Deno.writeFile(`${dir}/g16.png`, png(3, 1, 0, 16, [100, 255, 4000]));
-  assert.deepEqual(Array.from((await decodeImage(`${dir}/rgb16.png`)).data), [
-    0x12,
-    0xff,
-    0x00,
-  ]);
-  const g = await decodeImage(`${dir}/g16.png`);
-  assert.equal(g.channels, 1);
-  assert.deepEqual(Array.from(g.data), [100, 255, 255]);
+  await withDir(async (dir) => {
+    // RGB: PIL keeps the high byte. Gray: PIL opens mode "I" and clips to 255.
+    await Deno.writeFile(
+      `${dir}/rgb16.png`,
+      png(1, 1, 2, 16, [0x1234, 0xff80, 0x00ff]),
+    );
+    await Deno.writeFile(`${dir}/g16.png`, png(3, 1, 0, 16, [100, 255, 4000]));
+    assert.deepEqual(Array.from((await decodeImage(`${dir}/rgb16.png`)).data), [
+      0x12,
+      0xff,
+      0x00,
+    ]);
+    const g = await decodeImage(`${dir}/g16.png`);
+    assert.equal(g.channels, 1);
+    assert.deepEqual(Array.from(g.data), [100, 255, 255]);
+  });
 });
 
 Deno.test("decodeImage() decodes the JPEG fixture at its size", async () => {
@@ -151,40 +169,42 @@ Deno.test("decodeImage() decodes the JPEG fixture at its size", async () => {
 });
 
 Deno.test("decodeImage() names the file of a truncated JPEG or PNG", async () => {
-  const dir = await Deno.makeTempDir();
-  for (const name of ["ham_like.jpg", "aptos_like.png"]) {
-    const bytes = await Deno.readFile(`${fixtures}${name}`);
-    await Deno.writeFile(
-      `${dir}/${name}`,
-      bytes.subarray(0, bytes.length >> 1),
-    );
-    await assert.rejects(
-      decodeImage(`${dir}/${name}`),
-      new RegExp(
-        `^Error: Cannot read image ".*/${
-          name.replace(".", "\\.")
-        }": the file is truncated or corrupt`,
-      ),
-    );
-  }
+  await withDir(async (dir) => {
+    for (const name of ["ham_like.jpg", "aptos_like.png"]) {
+      const bytes = await Deno.readFile(`${fixtures}${name}`);
+      await Deno.writeFile(
+        `${dir}/${name}`,
+        bytes.subarray(0, bytes.length >> 1),
+      );
+      await assert.rejects(
+        decodeImage(`${dir}/${name}`),
+        new RegExp(
+          `^Error: Cannot read image ".*/${
+            name.replace(".", "\\.")
+          }": the file is truncated or corrupt`,
+        ),
+      );
+    }
+  });
 });
 
 Deno.test("decodeImage() rejects missing, empty and non-image files with their names", async () => {
-  const dir = await Deno.makeTempDir();
-  await assert.rejects(
-    decodeImage(`${dir}/none.png`),
-    /Cannot read image ".*none\.png": no such file/,
-  );
-  await Deno.writeFile(`${dir}/empty.png`, new Uint8Array());
-  await assert.rejects(
-    decodeImage(`${dir}/empty.png`),
-    /Cannot read image ".*empty\.png": the file is empty/,
-  );
-  await Deno.writeTextFile(`${dir}/text.jpg`, "not an image at all");
-  await assert.rejects(
-    decodeImage(`${dir}/text.jpg`),
-    /Cannot read image ".*text\.jpg": not a JPEG or PNG/,
-  );
+  await withDir(async (dir) => {
+    await assert.rejects(
+      decodeImage(`${dir}/none.png`),
+      /Cannot read image ".*none\.png": no such file/,
+    );
+    await Deno.writeFile(`${dir}/empty.png`, new Uint8Array());
+    await assert.rejects(
+      decodeImage(`${dir}/empty.png`),
+      /Cannot read image ".*empty\.png": the file is empty/,
+    );
+    await Deno.writeTextFile(`${dir}/text.jpg`, "not an image at all");
+    await assert.rejects(
+      decodeImage(`${dir}/text.jpg`),
+      /Cannot read image ".*text\.jpg": not a JPEG or PNG/,
+    );
+  });
 });
 
 Deno.test("decodeImageBytes() names the image as told", async () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeImage, type RawImage } from "../lib/data/image.ts";
+import { readSafetensors } from "../lib/weights/safetensors.ts";
 import {
   cropNormalize,
   normalizeTable,
@@ -13,29 +14,6 @@ import {
 const fixtures =
   new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
 
-/** The F32 tensors of a safetensors file (8-byte length, JSON header, data). */
-async function readGolden(path: string): Promise<Map<string, Float32Array>> {
-  const b = await Deno.readFile(path);
-  const n = Number(new DataView(b.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n)));
-  const out = new Map<string, Float32Array>();
-  for (
-    const [k, v] of Object.entries(header) as [
-      string,
-      { data_offsets: [number, number] },
-    ][]
-  ) {
-    if (k === "__metadata__") continue;
-    out.set(
-      k,
-      new Float32Array(
-        b.slice(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]).buffer,
-      ),
-    );
-  }
-  return out;
-}
-
 function ramp(width: number, height: number, channels: 1 | 3): RawImage {
   const data = new Uint8Array(width * height * channels);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 5)) % 256;
@@ -43,13 +21,16 @@ function ramp(width: number, height: number, channels: 1 | 3): RawImage {
 }
 
 Deno.test("testTransform() reproduces torchvision's test transform on the golden images", async () => {
-  const golden = await readGolden(`${fixtures}preprocess_golden.safetensors`);
+  const { tensors: golden } = await readSafetensors(
+    `${fixtures}preprocess_golden.safetensors`,
+  );
   assert.deepEqual([...golden.keys()].sort(), [
     "aptos_like.png",
     "ham_like.jpg",
     "mnist_like.png",
   ]);
-  for (const [name, expected] of golden) {
+  for (const [name, tensor] of golden) {
+    const expected = tensor.data as Float32Array;
     const out = new Float32Array(224 * 224 * 3 + 5);
     await testTransform(await decodeImage(fixtures + name), out, 5);
     const chw = toChw(out, 224, 5);
