@@ -280,6 +280,18 @@ Deno.test("BatchLoader with skipBad drops unreadable samples and counts them onc
   );
 });
 
+Deno.test("BatchLoader with skipBad hands out no empty batch", async () => {
+  const { ds } = instrumented(synthetic(6), { fail: new Set([2, 3]) });
+  const loader = new BatchLoader(ds, {
+    batchSize: 2,
+    skipBad: true,
+    transform,
+  });
+  const batches = await collect(loader, 0);
+  assert.deepEqual(batches.map((b) => Array.from(b.indices)), [[0, 1], [4, 5]]);
+  assert.equal(loader.skipped, 2);
+});
+
 Deno.test("BatchLoader without skipBad fails the epoch naming the file", async () => {
   const { ds } = instrumented(synthetic(12), { fail: new Set([9]) });
   const loader = new BatchLoader(ds, { batchSize: 4, prefetch: 2, transform });

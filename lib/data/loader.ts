@@ -222,7 +222,7 @@ export class BatchLoader {
 
   /**
    * The batches of epoch `e`; the next `prefetch` batches load while the
-   * consumer works on the current one.
+   * consumer works on the current one. Each batch has its own arrays.
    */
   async *epoch(e: number): AsyncGenerator<Batch> {
     const order = this.epochOrder(e);
@@ -243,7 +243,8 @@ export class BatchLoader {
     for (let i = 0; i <= this.#prefetch; i++) launch();
     while (pending.length > 0) {
       const batch = await pending.shift()!;
-      yield batch;
+      // A batch whose samples were all skipped is not handed out.
+      if (batch.size > 0) yield batch;
       launch();
     }
   }
