@@ -191,6 +191,7 @@ function describeFailure(e: unknown): string {
   if (/unsupported image format/i.test(text)) {
     return "not a JPEG or PNG (or another format sharp reads)";
   }
+  if (/pixel limit/i.test(text)) return `the image is too large (${text})`;
   if (/premature end|truncat|read error|unexpected end/i.test(text)) {
     return `the file is truncated or corrupt (${text})`;
   }
