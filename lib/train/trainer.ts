@@ -135,6 +135,16 @@ function learnerState(learner: Learner) {
   return { params, moments, steps };
 }
 
+/** Sets a learner's parameters from checkpoint tensors (`model1.`/`model2.` prefixed for CUFIT). */
+export function loadLearnerParams(
+  learner: Learner,
+  params: Map<string, HostTensor>,
+): void {
+  learner.groups.forEach((g, i) =>
+    g.params.assign(params, { prefix: groupPrefix(learner, i) })
+  );
+}
+
 function restoreLearner(
   learner: Learner,
   params: Map<string, HostTensor>,
@@ -153,15 +163,9 @@ function restoreLearner(
           [k, n],
         ) => [k.slice(prefix.length), n]),
       ),
+            // Moment keys are "<prefix><kind>.<name>" (see learnerState); keep this group's.
       moments: new Map(
-        [...moments].flatMap(([k, t]) => {
-          // Moment keys are "<kind>.<prefix><name>"; keep this group's.
-          const dot = k.indexOf(".");
-          const rest = k.slice(dot + 1);
-          return own(rest)
-            ? [[`${k.slice(0, dot)}.${rest.slice(prefix.length)}`, t]]
-            : [];
-        }),
+        [...moments].filter(([k]) => own(k)).map(([k, t]) => [k.slice(prefix.length), t]),
       ),
     });
   });
