@@ -21,7 +21,7 @@
  */
 
 // Compute.
-export { tf } from "./lib/backend/tf.ts";
+export { type Tensor, tf, tidyHost, type Variable } from "./lib/backend/tf.ts";
 export {
   type BackendInfo,
   type BackendName,
@@ -44,7 +44,7 @@ export {
 export { type DinoVariant, inferVariant } from "./lib/weights/variant.ts";
 
 // Models.
-export { Dinov2 } from "./lib/models/dinov2.ts";
+export { type BlockHook, Dinov2 } from "./lib/models/dinov2.ts";
 export { Rein } from "./lib/models/rein.ts";
 export { ParamSet } from "./lib/models/params.ts";
 export {
@@ -53,7 +53,7 @@ export {
   initRein,
   initTrainable,
 } from "./lib/models/init.ts";
-export { Adam, type AdamOptions } from "./lib/optim/adam.ts";
+export { Adam, type AdamOptions, type AdamState } from "./lib/optim/adam.ts";
 export { multiStepLr, referenceMilestones } from "./lib/optim/multistep_lr.ts";
 
 // Data.
@@ -107,6 +107,7 @@ export { evaluateRun, loadRun, predictImages } from "./lib/train/evaluate.ts";
 export {
   agreementMask,
   SelectionAccumulator,
+  type SelectionStats,
   selectionStats,
 } from "./lib/train/selection.ts";
 export {
