@@ -1,9 +1,12 @@
 /**
  * Replaces the matmul-heavy kernels of the tfjs `wasm` or `cpu` backend with
- * OpenBLAS `cblas_sgemm` (multi-threaded, ~7x the wasm backend's XNNPACK on
- * two cores). Everything else, and every case a native kernel does not cover
- * (non-float32, prelu, overlapping convolutions...), stays with the original
- * kernel, which is called as-is.
+ * OpenBLAS `cblas_sgemm` (multi-threaded: ~230 GFLOP/s on two cores against
+ * 3-45 for the wasm backend's own kernels), plus high-rank Transpose. Every
+ * case a native kernel does not cover (non-float32, prelu, overlapping
+ * convolutions...) goes to the original kernel, called as-is.
+ *
+ * The wasm backend's own `_FusedMatMul` (tfjs 4.22) adds the bias wrongly
+ * when `b` is transposed or batched; the native one is correct.
  *
  * Kernels are looked up in the registry on every op call, so swapping them
  * works before or after `tf.setBackend`; the originals' setup/dispose hooks
@@ -21,6 +24,7 @@ import {
   planPatchConv,
 } from "./_patch_conv.ts";
 import { type TensorMemory, tensorMemory } from "./_tensor_memory.ts";
+import { effectiveRank, transposeInto } from "./_transpose.ts";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
 
 type KernelConfig = tf.KernelConfig;
@@ -36,6 +40,7 @@ export const NATIVE_KERNEL_NAMES = [
   "_FusedMatMul",
   "Conv2D",
   "FusedConv2D",
+  "Transpose",
 ] as const;
 
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
@@ -283,7 +288,35 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
       epilogue: (out) => activateInPlace(out, activation, leakyreluAlpha),
     });
   },
+
+  Transpose: (_blas, backendName, original) =>
+    transposeKernel(backendName, original),
 };
+
+/**
+ * Transpose is no BLAS routine, but the wasm backend's generic path (rank > 4
+ * once trivial axes are dropped) is ~50x slower than copying rows in JS, and
+ * the cpu backend's is slower at every rank.
+ */
+function transposeKernel(
+  backendName: NativeBackendName,
+  original: KernelFunc,
+): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { perm } = args.attrs as { perm: number[] };
+    if (
+      x.dtype !== "float32" ||
+      (backendName === "wasm" && effectiveRank(x.shape, perm) <= 4)
+    ) {
+      return original(args);
+    }
+    const outShape = perm.map((axis) => x.shape[axis]);
+    return withViews(backendName, args.backend, outShape, [x], (out, [xv]) => {
+      transposeInto(xv, x.shape, perm, out);
+    }) ?? original(args);
+  };
+}
 
 /** Conv2D / FusedConv2D as one sgemm when it is a non-overlapping patch conv. */
 function patchConv(
