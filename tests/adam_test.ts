@@ -70,5 +70,6 @@ Deno.test("multiStepLr() decays by gamma at int(0.5E), int(0.75E), int(0.9E)", (
   assert.equal(lr(49), 1e-3);
   assert.ok(Math.abs(lr(50) - 1e-4) < 1e-12);
   assert.ok(Math.abs(lr(89) - 1e-5) < 1e-13);
-  assert.ok(Math.abs(lr(99) - 1e-6) < 1e-14);
+  assert.equal(lr(99), 1e-3 * 0.1 * 0.1 * 0.1);
+  assert.equal(multiStepLr(0, { lr: 1, milestones: [0, 0, 1] }), 0.1 ** 2);
 });

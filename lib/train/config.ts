@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { multiStepLr, referenceMilestones } from "../optim/multistep_lr.ts";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BackendName } from "../backend/backend.ts";
@@ -664,7 +665,7 @@ export function milestones(
   fractions: readonly number[] = defaults.milestoneFractions,
 ): number[] {
   integerAtLeast(epochs, 1, "Epochs");
-  return fractions.map((f) => Math.trunc(f * epochs));
+  return referenceMilestones(epochs, fractions);
 }
 
 /**
@@ -676,19 +677,9 @@ export function lrAt(
   config: Pick<TrainConfig, "lr" | "gamma" | "epochs" | "milestoneFractions">,
 ): number {
   integerAtLeast(epoch, 0, "Epoch");
-  // 1. Milestones as torch holds them: a Counter, so a repeated milestone
-  //    (E < 4 makes several 0s or 1s) decays by gamma^count at once.
-  const counts = new Map<number, number>();
-  for (const m of milestones(config.epochs, config.milestoneFractions)) {
-    counts.set(m, (counts.get(m) ?? 0) + 1);
-  }
-  // 2. After `epoch` scheduler steps, every milestone m <= epoch has fired
-  //    (milestone 0 fires at construction, when last_epoch becomes 0).
-  // 3. Apply them in order with torch's chained update `lr * gamma ** count`,
-  //    so the float result matches bit for bit (1e-5 * 0.1 is not 1e-6).
-  let lr = config.lr;
-  for (const m of [...counts.keys()].sort((a, b) => a - b)) {
-    if (m <= epoch) lr = lr * config.gamma ** counts.get(m)!;
-  }
-  return lr;
+  return multiStepLr(epoch, {
+    lr: config.lr,
+    milestones: milestones(config.epochs, config.milestoneFractions),
+    gamma: config.gamma,
+  });
 }

@@ -19,6 +19,8 @@ import { dense, perSampleCrossEntropy } from "../models/layers.ts";
 import { ParamSet } from "../models/params.ts";
 import { Rein } from "../models/rein.ts";
 import { Adam, type AdamOptions } from "../optim/adam.ts";
+import { argmaxRows } from "./metrics.ts";
+import { agreementMask } from "./selection.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 
 /** The training methods. */
@@ -74,29 +76,13 @@ export function isTrainableName(name: string): boolean {
   return name.includes("reins") || name.includes("linear");
 }
 
-function argmaxRows(logits: Float32Array, classes: number): Int32Array {
-  const rows = logits.length / classes;
-  const out = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) {
-      if (logits[r * classes + c] > logits[r * classes + best]) best = c;
-    }
-    out[r] = best;
-  }
-  return out;
-}
-
-/** `argmax(logits) == labels` per row: the agreement (selection) mask. */
-export function agreement(
+/** `argmax(logits) == labels` per row (first maximum on ties, as torch): the selection mask. */
+function agreement(
   logits: Float32Array,
   labels: Int32Array,
   classes: number,
 ): Uint8Array {
-  const pred = argmaxRows(logits, classes);
-  const mask = new Uint8Array(pred.length);
-  for (let i = 0; i < pred.length; i++) mask[i] = pred[i] === labels[i] ? 1 : 0;
-  return mask;
+  return agreementMask(argmaxRows(logits, classes), labels);
 }
 
 /** Options of {@linkcode Learner}. */
