@@ -73,7 +73,7 @@ export type DatasetKind = typeof DATASET_KINDS[number];
  * uniformly with probability rate"; `matrix` draws each noisy label from row
  * `true label` of a given K x K transition matrix.
  */
-export const NOISE_MODES = ["symmetric", "matrix"] as const;
+export const NOISE_MODES = ["symmetric", "pairflip", "matrix"] as const;
 /** A label-noise model. */
 export type NoiseMode = typeof NOISE_MODES[number];
 
