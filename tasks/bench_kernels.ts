@@ -4,9 +4,14 @@
  * ViT-S block forward + backward to its input (frozen weights, as in CUFIT).
  *
  *   deno run --allow-ffi --allow-env --allow-read tasks/bench_kernels.ts \
- *     [--backends wasm,cpu] [--threads 2] [--iters 5] [--tokens 1040] [--slow]
+ *     [--backends wasm,cpu] [--threads 2] [--iters 10] [--tokens 1040] \
+ *     [--linear matmul|fused] [--slow]
  *
- * `--slow` adds the pure-JS cpu backend without native kernels (minutes).
+ * `--linear fused` builds the block's linear layers with `tf.fused.matMul`,
+ * whose gradient also computes the (frozen) weights' gradient; `--slow` adds
+ * the pure-JS cpu backend without native kernels (minutes).
+ * Timings report the best and the median run: on a shared machine the best
+ * is the one to compare.
  *
  * @module
  */
@@ -18,49 +23,56 @@ import {
   unregisterNativeKernels,
 } from "../lib/backend/native/kernels.ts";
 
-/** ViT-S/14: width, heads, MLP width. */
+/** ViT-S/14: width, heads, MLP width; CUFIT batches 16 images. */
 const D = 384;
 const HEADS = 6;
 const MLP = 1536;
+const BATCH = 16;
 
-interface BenchResult {
-  label: string;
-  gemm: { shape: string; gflops: number }[];
-  blockMs?: number;
+interface Timing {
+  best: number;
+  median: number;
 }
 
-/** Mean ms of `fn`; `fn` must not return a typed array from `tf.tidy` (tidy walks it). */
-function timeMs(fn: () => void, iters: number): number {
-  fn(); // warm-up (kernel setup, heap growth)
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) fn();
-  return (performance.now() - t0) / iters;
+/**
+ * Best and median ms of `fn` over `iters` runs after one warm-up. `fn` must
+ * not return a typed array from `tf.tidy`, which walks every element.
+ */
+function timeMs(fn: () => void, iters: number): Timing {
+  fn();
+  const ms: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    fn();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  return { best: ms[0], median: ms[Math.floor(ms.length / 2)] };
 }
 
-/** [m, k] @ op(W) for the matmuls of one block, forward and input-gradient. */
+/** The block's matmuls in PyTorch weight layout ([out, in], so `x @ W^T`). */
 function gemmShapes(tokens: number) {
   return [
-    // name, a shape, b shape, transposeA, transposeB
     {
-      name: `qkv   [${tokens}x${D}]x[${D}x${3 * D}]`,
+      name: `qkv  [${tokens}x${D}] x [${D}x${3 * D}]`,
       a: [tokens, D],
       b: [3 * D, D],
       tb: true,
     },
     {
-      name: `fc1   [${tokens}x${D}]x[${D}x${MLP}]`,
+      name: `fc1  [${tokens}x${D}] x [${D}x${MLP}]`,
       a: [tokens, D],
       b: [MLP, D],
       tb: true,
     },
     {
-      name: `fc2   [${tokens}x${MLP}]x[${MLP}x${D}]`,
+      name: `fc2  [${tokens}x${MLP}] x [${MLP}x${D}]`,
       a: [tokens, MLP],
       b: [D, MLP],
       tb: true,
     },
     {
-      name: `dfc1  [${tokens}x${MLP}]x[${MLP}x${D}]`,
+      name: `dfc1 [${tokens}x${MLP}] x [${MLP}x${D}]`,
       a: [tokens, MLP],
       b: [MLP, D],
       tb: false,
@@ -68,16 +80,21 @@ function gemmShapes(tokens: number) {
   ];
 }
 
+/** GFLOP/s of each block matmul: best and median. */
 function benchGemm(tokens: number, iters: number) {
   return gemmShapes(tokens).map(({ name, a, b, tb }) => {
     const [ta, tw] = [tf.randomNormal(a), tf.randomNormal(b)];
-    const m = a[0], k = a[1], n = tb ? b[0] : b[1];
-    const ms = timeMs(
+    const gflop = (2 * a[0] * a[1] * (tb ? b[0] : b[1])) / 1e9;
+    const t = timeMs(
       () => tf.tidy(() => void tf.matMul(ta, tw, false, tb).dataSync()),
       iters,
     );
     tf.dispose([ta, tw]);
-    return { shape: name, gflops: (2 * m * n * k) / (ms * 1e6) };
+    return {
+      name,
+      best: (gflop / t.best) * 1e3,
+      median: (gflop / t.median) * 1e3,
+    };
   });
 }
 
@@ -103,56 +120,67 @@ function blockWeights() {
 }
 
 type BlockWeights = ReturnType<typeof blockWeights>;
+type Linear = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const LINEARS: Record<string, Linear> = {
+  matmul: (x, w, b) => tf.matMul(x, w, false, true).add(b),
+  fused: (x, w, b) =>
+    tf.fused.matMul({
+      a: x as tf.Tensor2D,
+      b: w as tf.Tensor2D,
+      transposeB: true,
+      bias: b,
+    }),
+};
 
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return x.sub(mean).div(variance.add(1e-6).sqrt()).mul(g).add(b);
 }
 
-function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return tf.fused.matMul({
-    a: x as tf.Tensor2D,
-    b: w as tf.Tensor2D,
-    transposeB: true,
-    bias: b,
-  });
-}
-
-/** x + ls1*attn(norm1(x)), then + ls2*mlp(norm2(x)); x: [B*N, D]. */
-function block(x: tf.Tensor, p: BlockWeights, batch: number): tf.Tensor {
-  const n = x.shape[0] / batch;
+/** x + ls1*attn(norm1(x)), then + ls2*mlp(norm2(x)), as DINOv2 writes it. */
+function block(x: tf.Tensor, p: BlockWeights, linear: Linear): tf.Tensor {
+  const n = x.shape[0] / BATCH;
   const hd = D / HEADS;
   const qkv = linear(layerNorm(x, p.n1g, p.n1b), p.qkvW, p.qkvB) // [B*N, 3D]
-    .reshape([batch, n, 3, HEADS, hd])
+    .reshape([BATCH, n, 3, HEADS, hd])
     .transpose([2, 0, 3, 1, 4]) // [3, B, H, N, hd]
-    .reshape([3, batch * HEADS, n, hd]);
+    .reshape([3, BATCH * HEADS, n, hd]);
   const [q, k, v] = tf.unstack(qkv);
   const att = tf.softmax(tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hd))); // [BH, N, N]
   const o = tf.matMul(att, v) // [BH, N, hd]
-    .reshape([batch, HEADS, n, hd])
+    .reshape([BATCH, HEADS, n, hd])
     .transpose([0, 2, 1, 3])
-    .reshape([batch * n, D]);
+    .reshape([BATCH * n, D]);
   const x1 = x.add(linear(o, p.projW, p.projB).mul(p.ls1));
   const h = linear(layerNorm(x1, p.n2g, p.n2b), p.fc1W, p.fc1B);
   const gelu = h.mul(0.5).mul(tf.erf(h.mul(Math.SQRT1_2)).add(1));
   return x1.add(linear(gelu, p.fc2W, p.fc2B).mul(p.ls2));
 }
 
-function benchBlock(tokens: number, iters: number): number {
-  const batch = 16;
+/** One block's forward + backward to its input (the frozen-backbone case). */
+function benchBlock(tokens: number, iters: number, linear: Linear): Timing {
   const p = blockWeights();
   const x = tf.randomNormal([tokens, D]);
   const r = tf.randomNormal([tokens, D]);
-  const grad = tf.grad((xx: tf.Tensor) => tf.sum(block(xx, p, batch).mul(r)));
+  const grad = tf.grad((xx: tf.Tensor) => tf.sum(block(xx, p, linear).mul(r)));
   const before = tf.memory().numTensors;
-  const ms = timeMs(() => tf.tidy(() => void grad(x).dataSync()), iters);
+  const t = timeMs(() => tf.tidy(() => void grad(x).dataSync()), iters);
   if (tf.memory().numTensors !== before) {
     throw new Error(
       `Block benchmark leaked ${tf.memory().numTensors - before} tensors`,
     );
   }
   tf.dispose([x, r, ...Object.values(p)]);
-  return ms;
+  return t;
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`--${flag} must be a positive integer, got "${value}"`);
+  }
+  return n;
 }
 
 async function main(): Promise<void> {
@@ -163,53 +191,81 @@ async function main(): Promise<void> {
         type: "string",
         default: String(navigator.hardwareConcurrency),
       },
-      iters: { type: "string", default: "5" },
-      tokens: { type: "string", default: "1040" },
+      iters: { type: "string", default: "10" },
+      tokens: { type: "string", default: String(BATCH * 65) },
+      linear: { type: "string", default: "matmul" },
       slow: { type: "boolean", default: false },
     },
   });
-  const threads = Number(values.threads);
-  const iters = Number(values.iters);
-  const tokens = Number(values.tokens);
-  if (tokens % 16 !== 0) {
-    throw new Error(`--tokens must be a multiple of 16, got ${tokens}`);
+  const threads = positiveInt("threads", values.threads);
+  const iters = positiveInt("iters", values.iters);
+  const tokens = positiveInt("tokens", values.tokens);
+  if (tokens % BATCH !== 0) {
+    throw new Error(`--tokens must be a multiple of ${BATCH}, got ${tokens}`);
   }
-  const backends = values.backends.split(",") as NativeBackendName[];
+  const linear = LINEARS[values.linear];
+  if (linear === undefined) {
+    throw new Error(
+      `--linear must be "matmul" or "fused", got "${values.linear}"`,
+    );
+  }
+  const backends = values.backends.split(",");
+  for (const b of backends) {
+    if (b !== "wasm" && b !== "cpu") {
+      throw new Error(`--backends takes "wasm" and/or "cpu", got "${b}"`);
+    }
+  }
   if (backends.includes("wasm")) await import("@tensorflow/tfjs-backend-wasm");
 
-  const results: BenchResult[] = [];
-  for (const name of backends) {
+  const report = (
+    label: string,
+    gemm: ReturnType<typeof benchGemm>,
+    blk?: Timing,
+  ) => {
+    console.log(`\n${label}`);
+    for (const g of gemm) {
+      console.log(
+        `  ${g.name.padEnd(32)} ${
+          g.best.toFixed(1).padStart(6)
+        } GFLOP/s best, ` +
+          `${g.median.toFixed(1)} median`,
+      );
+    }
+    if (blk !== undefined) {
+      console.log(
+        `  ViT-S block fwd+bwd, ${tokens} tokens ${
+          blk.best.toFixed(1).padStart(6)
+        } ms best, ` +
+          `${blk.median.toFixed(1)} median (linear: ${values.linear})`,
+      );
+    }
+  };
+
+  for (const name of backends as NativeBackendName[]) {
     if (!(await tf.setBackend(name))) {
       throw new Error(`Cannot set tfjs backend "${name}"`);
     }
     if (name !== "cpu" || values.slow) {
-      const gemm = benchGemm(tokens, name === "cpu" ? 1 : iters);
-      const blockMs = name === "cpu" ? undefined : benchBlock(tokens, iters);
-      results.push({ label: `${name} (tfjs kernels)`, gemm, blockMs });
+      const slowIters = name === "cpu" ? 1 : iters;
+      report(
+        `${name}, tfjs kernels`,
+        benchGemm(tokens, slowIters),
+        benchBlock(tokens, slowIters, linear),
+      );
     }
     const reg = registerNativeKernels(name, { threads });
     if (reg.active.length === 0) {
-      console.log(`${name}: no native kernels (${reg.reason})`);
+      console.log(`\n${name}: no native kernels (${reg.reason})`);
       continue;
     }
-    results.push({
-      label: `${name} + OpenBLAS (${threads} threads)`,
-      gemm: benchGemm(tokens, iters),
-      blockMs: benchBlock(tokens, iters),
-    });
+    report(
+      `${name} + native (${
+        reg.active.join(", ")
+      }; OpenBLAS ${threads} threads)`,
+      benchGemm(tokens, iters),
+      benchBlock(tokens, iters, linear),
+    );
     unregisterNativeKernels(name);
-  }
-
-  for (const r of results) {
-    console.log(`\n${r.label}`);
-    for (const g of r.gemm) {
-      console.log(`  ${g.shape}  ${g.gflops.toFixed(1)} GFLOP/s`);
-    }
-    if (r.blockMs !== undefined) {
-      console.log(
-        `  ViT-S block fwd+bwd (${tokens} tokens)  ${r.blockMs.toFixed(1)} ms`,
-      );
-    }
   }
 }
 

@@ -79,7 +79,9 @@ Deno.test("loadOpenBlas() without --allow-ffi or --allow-env reports it instead 
       `console.log(JSON.stringify(loadOpenBlas()));\n`,
     ["--no-config"],
   );
-  assert.deepEqual(JSON.parse(out), { error: "OpenBLAS needs --allow-ffi" });
+  assert.deepEqual(JSON.parse(out), {
+    error: "OpenBLAS needs --allow-ffi (or --allow-ffi=<library path>)",
+  });
 });
 
 Deno.test("registerNativeKernels('wasm') says so when the wasm backend is not imported", async () => {

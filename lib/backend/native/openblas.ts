@@ -131,8 +131,10 @@ export function openBlasCandidates(): string[] {
 /**
  * Opens OpenBLAS and binds `cblas_sgemm`; never throws.
  *
- * Needs `--allow-ffi` (and `--allow-env=CUFIT_OPENBLAS` for the variable);
- * a missing permission reads as "not available", without a prompt.
+ * Needs `--allow-ffi` (or `--allow-ffi=<library path>`: then only permitted
+ * paths are tried) and `--allow-env=CUFIT_OPENBLAS` for the variable; a
+ * missing permission reads as "not available", without a prompt. A
+ * `CUFIT_OPENBLAS` that cannot be opened falls through to the system names.
  */
 export function loadOpenBlas(
   options: LoadOpenBlasOptions = {},
@@ -144,14 +146,23 @@ export function loadOpenBlas(
         `OpenBLAS option "threads" must be a positive integer, got ${threads}`,
     };
   }
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    return { error: "OpenBLAS needs --allow-ffi" };
-  }
   const candidates = options.path !== undefined
     ? [options.path]
     : openBlasCandidates();
+  // --allow-ffi may be scoped to library paths; query, never prompt.
+  const anyFfi =
+    Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  const permitted = candidates.filter((path) =>
+    anyFfi ||
+    Deno.permissions.querySync({ name: "ffi", path }).state === "granted"
+  );
+  if (permitted.length === 0) {
+    return {
+      error: "OpenBLAS needs --allow-ffi (or --allow-ffi=<library path>)",
+    };
+  }
   const failures: string[] = [];
-  for (const path of candidates) {
+  for (const path of permitted) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
       lib = Deno.dlopen(path, SYMBOLS);
@@ -159,7 +170,12 @@ export function loadOpenBlas(
       failures.push(`${path}: ${firstLine(e)}`);
       continue;
     }
-    return bind(lib, path, threads);
+    try {
+      return bind(lib, path, threads);
+    } catch (e) {
+      lib.close();
+      failures.push(`${path}: ${firstLine(e)}`);
+    }
   }
   return { error: `Cannot open OpenBLAS (${failures.join("; ")})` };
 }
@@ -170,10 +186,7 @@ function bind(
   threads: number,
 ): OpenBlas {
   const s = lib.symbols;
-  const configPtr = s.openblas_get_config?.() ?? null;
-  const config = configPtr === null
-    ? ""
-    : new Deno.UnsafePointerView(configPtr).getCString();
+  const config = readConfig(s.openblas_get_config);
   const blas: OpenBlas = {
     path,
     config,
@@ -253,6 +266,17 @@ function checkMatrix(
     throw new RangeError(
       `sgemm matrix ${name}: ${rows}x${cols} with stride ${ld} needs ${needed} floats, got ${data.length}`,
     );
+  }
+}
+
+/** `openblas_get_config()`; "" when absent or when --allow-ffi is path-scoped. */
+function readConfig(getConfig: (() => Deno.PointerValue) | null): string {
+  const ptr = getConfig?.() ?? null;
+  if (ptr === null) return "";
+  try {
+    return new Deno.UnsafePointerView(ptr).getCString();
+  } catch {
+    return "";
   }
 }
 
