@@ -1,0 +1,213 @@
+/**
+ * Training throughput of one method: images per second through the real
+ * training step ({@linkcode Learner.step}, the function the trainers call),
+ * on a randomly initialized backbone (the cost does not depend on the
+ * weights' values) and random images.
+ *
+ * @module
+ */
+import { type BackendName, BACKENDS } from "../backend/backend.ts";
+import type { Method } from "../train/learner.ts";
+import { RssTracker } from "./peak_rss.ts";
+
+/** Methods accepted by {@linkcode benchTrainStep}. */
+export const BENCH_METHODS: readonly Method[] = ["linear", "rein", "cufit"];
+
+/** The line `deno task bench --json` prints last (keys in this order). */
+export interface BenchResult {
+  method: Method;
+  img: number;
+  batch: number;
+  /**
+   * The backend measured: tfjs's name (`wasm`, `cpu`, `tensorflow`), with
+   * `+openblas` when native matmul kernels replaced the backend's own.
+   */
+  backend: string;
+  images_per_s: number;
+  peak_rss_mb: number;
+}
+
+/** {@linkcode BenchResult} plus what a report needs beyond the contract. */
+export interface BenchReport {
+  result: BenchResult;
+  /** Seconds of each timed step. */
+  stepSeconds: number[];
+  /** Where `peak_rss_mb` came from. */
+  rssSource: "VmHWM" | "sampled";
+  /** tfjs version. */
+  tfjsVersion: string;
+  /** Kernels replaced by OpenBLAS. */
+  nativeKernels: string[];
+  /** Model size used. */
+  model: {
+    dim: number;
+    depth: number;
+    heads: number;
+    mlp: number;
+    classes: number;
+  };
+}
+
+/** Options of {@linkcode benchTrainStep}. */
+export interface BenchOptions {
+  /** Square input side in pixels. @default 112 */
+  img?: number;
+  /** Images per step. @default 16 */
+  batch?: number;
+  /** Timed steps, after `warmup` untimed ones. @default 5 */
+  steps?: number;
+  /** Untimed steps first (kernel set-up, heap growth). @default 1 */
+  warmup?: number;
+  /** Compute backend. @default "auto" */
+  backend?: BackendName;
+  /** Let OpenBLAS replace the wasm/cpu matmul kernels when installed. @default true */
+  native?: boolean;
+  /** Token width D (ViT-S: 384). @default 384 */
+  dim?: number;
+  /** Blocks. @default 12 */
+  depth?: number;
+  /** Attention heads. @default 6 */
+  heads?: number;
+  /** MLP hidden width. @default 4 * dim */
+  mlp?: number;
+  /** Classes of the heads (HAM10000: 7). @default 7 */
+  classes?: number;
+  /** Seed of the weights, images and labels. @default 0 */
+  seed?: number;
+  /** Progress lines. @default no output */
+  log?: (line: string) => void;
+}
+
+function positiveInt(name: string, value: number, min = 1): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(
+      `Benchmark option "${name}" must be an integer >= ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Builds a ViT of the given size with the method's trainable modules,
+ * runs `warmup` + `steps` training steps and measures the timed ones.
+ */
+export async function benchTrainStep(
+  method: Method,
+  options: BenchOptions = {},
+): Promise<BenchReport> {
+  if (!BENCH_METHODS.includes(method)) {
+    throw new RangeError(
+      `Benchmark method must be one of ${BENCH_METHODS.join(", ")}, got ${
+        JSON.stringify(method)
+      }`,
+    );
+  }
+  const backendName = options.backend ?? "auto";
+  if (!(BACKENDS as readonly string[]).includes(backendName)) {
+    throw new RangeError(
+      `Benchmark option "backend" must be one of ${BACKENDS.join(", ")}, got ${
+        JSON.stringify(backendName)
+      }`,
+    );
+  }
+  const img = positiveInt("img", options.img ?? 112, 14);
+  const batch = positiveInt("batch", options.batch ?? 16);
+  const steps = positiveInt("steps", options.steps ?? 5);
+  const warmup = positiveInt("warmup", options.warmup ?? 1, 0);
+  const dim = positiveInt("dim", options.dim ?? 384);
+  const depth = positiveInt("depth", options.depth ?? 12);
+  const heads = positiveInt("heads", options.heads ?? 6);
+  const mlp = positiveInt("mlp", options.mlp ?? 4 * dim);
+  const classes = positiveInt("classes", options.classes ?? 7, 2);
+  if (dim % heads !== 0) {
+    throw new RangeError(
+      `Benchmark option "heads" must divide "dim" (${dim}), got ${heads}`,
+    );
+  }
+  const log = options.log ?? (() => {});
+  const rss = new RssTracker();
+
+  // Heavy modules load here, after argument checks.
+  const { initBackend } = await import("../backend/backend.ts");
+  const { tf } = await import("../backend/tf.ts");
+  const { Dinov2 } = await import("../models/dinov2.ts");
+  const { initBackbone, initTrainable } = await import("../models/init.ts");
+  const { RandomState } = await import("../noise/random_state.ts");
+  const { Learner } = await import("../train/learner.ts");
+
+  const info = await initBackend(backendName, {
+    native: options.native ?? true,
+    log,
+  });
+  const variant = {
+    patchSize: 14,
+    embedDim: dim,
+    depth,
+    numHeads: heads,
+    mlpHidden: mlp,
+    numPosPatches: 37,
+    imgSize: 37 * 14,
+  };
+  const rs = new RandomState(options.seed ?? 0);
+  const rng = () => rs.rand();
+  log(
+    `model: D ${dim}, depth ${depth}, heads ${heads}, MLP ${mlp}, ${classes} classes; ` +
+      `${method}, ${batch} x ${img} px`,
+  );
+  const backbone = new Dinov2(variant, initBackbone(variant, rng));
+  const learner = new Learner(
+    method,
+    backbone,
+    initTrainable(method, { ...variant, numClasses: classes }, rng),
+  );
+  const pixels = new Float32Array(batch * img * img * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rs.rand() * 4 - 2;
+  const images = tf.tensor4d(pixels, [batch, img, img, 3]);
+  const labels = Int32Array.from(
+    { length: batch },
+    () => Math.floor(rs.rand() * classes),
+  );
+
+  const stepSeconds: number[] = [];
+  try {
+    for (let i = 0; i < warmup + steps; i++) {
+      const t0 = performance.now();
+      learner.step(images, labels);
+      const seconds = (performance.now() - t0) / 1000;
+      rss.sample();
+      if (i >= warmup) stepSeconds.push(seconds);
+      log(
+        `${i < warmup ? "warm-up" : `step ${i - warmup + 1}/${steps}`}: ${
+          seconds.toFixed(3)
+        } s`,
+      );
+    }
+  } finally {
+    images.dispose();
+    learner.dispose();
+    backbone.dispose();
+  }
+  const total = stepSeconds.reduce((a, b) => a + b, 0);
+  const peak = rss.peak();
+  const native = info.nativeKernels.length > 0;
+  return {
+    result: {
+      method,
+      img,
+      batch,
+      backend: info.tfName + (native ? "+openblas" : ""),
+      images_per_s: round((batch * steps) / total, 3),
+      peak_rss_mb: round(peak.bytes / (1024 * 1024), 1),
+    },
+    stepSeconds,
+    rssSource: peak.source,
+    tfjsVersion: info.tfjsVersion,
+    nativeKernels: info.nativeKernels,
+    model: { dim, depth, heads, mlp, classes },
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

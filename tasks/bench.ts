@@ -1,0 +1,121 @@
+/**
+ * `deno task bench --method linear|rein|cufit [--img 112] [--batch 16]
+ * [--steps 5] [--backend auto] [--no-native] [--json]`: training throughput
+ * of a ViT-S/14-sized model (random weights), Rein with 100 tokens a layer,
+ * 7 classes. One warm-up step, then `--steps` timed calls of the trainers'
+ * own `Learner.step`.
+ *
+ * Progress goes to stderr. With `--json` the last line on stdout is
+ * `{"method","img","batch","backend","images_per_s","peak_rss_mb"}`.
+ * Hidden options shrink the model for tests: `--dim`, `--depth`, `--heads`,
+ * `--mlp`, `--classes`, `--warmup`, `--seed`.
+ *
+ * @module
+ */
+import { Command, Option } from "commander";
+import { type BackendName, BACKENDS } from "../lib/backend/backend.ts";
+import {
+  BENCH_METHODS,
+  type BenchOptions,
+  benchTrainStep,
+} from "../lib/bench/train_bench.ts";
+import type { Method } from "../lib/train/learner.ts";
+
+function intArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+      throw new TypeError(
+        `Option ${flag} must be a non-negative integer, got ${
+          JSON.stringify(value)
+        }`,
+      );
+    }
+    return n;
+  };
+}
+
+const hidden = (flags: string, description: string) =>
+  new Option(flags, description).argParser(intArg(flags.split(" ")[0]))
+    .hideHelp();
+
+/** Runs the task; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const program = new Command("bench")
+    .description(
+      "Images per second of the real training step on a ViT-S/14-sized model",
+    )
+    .addOption(
+      new Option("--method <name>", "training method").choices(
+        BENCH_METHODS as string[],
+      ).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--img <px>", "square input side").argParser(intArg("--img"))
+        .default(112),
+    )
+    .addOption(
+      new Option("--batch <n>", "images per step").argParser(
+        intArg("--batch"),
+      ).default(16),
+    )
+    .addOption(
+      new Option("--steps <n>", "timed steps after one warm-up step")
+        .argParser(intArg("--steps")).default(5),
+    )
+    .addOption(
+      new Option("--backend <name>", "compute backend").choices(BACKENDS)
+        .default("auto"),
+    )
+    .option(
+      "--no-native",
+      "keep the backend's own matmul kernels (no OpenBLAS)",
+    )
+    .option("--json", "print the result as one JSON line last")
+    .addOption(hidden("--dim <n>", "token width"))
+    .addOption(hidden("--depth <n>", "blocks"))
+    .addOption(hidden("--heads <n>", "attention heads"))
+    .addOption(hidden("--mlp <n>", "MLP hidden width"))
+    .addOption(hidden("--classes <n>", "classes"))
+    .addOption(hidden("--warmup <n>", "untimed steps"))
+    .addOption(hidden("--seed <n>", "seed"))
+    .exitOverride();
+  program.parse(args, { from: "user" });
+  const opts = program.opts<
+    BenchOptions & {
+      method: Method;
+      backend: BackendName;
+      native: boolean;
+      json?: boolean;
+    }
+  >();
+  const { method, json, ...rest } = opts;
+  const report = await benchTrainStep(method, {
+    ...rest,
+    log: (line) => console.error(line),
+  });
+  const r = report.result;
+  if (json) {
+    console.log(JSON.stringify(r));
+  } else {
+    console.log(
+      `${r.method}: ${r.images_per_s} images/s (${r.batch} x ${r.img} px, ` +
+        `${r.backend}), peak RSS ${r.peak_rss_mb} MB`,
+    );
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exitCode = await main(Deno.args);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code?.startsWith("commander.")) {
+      Deno.exitCode = e.exitCode ?? 2;
+    } else {
+      console.error(`bench: ${e.message}`);
+      Deno.exitCode = 1;
+    }
+  }
+}
