@@ -15,7 +15,13 @@ import type { Tensor, Variable } from "../backend/tf.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import type { DinoVariant } from "../weights/variant.ts";
 import { interpolatePosEmbed } from "./pos_embed.ts";
-import { denseT, gelu, layerNorm } from "./layers.ts";
+import {
+  denseT,
+  geluParts,
+  layerNorm,
+  layerNormBackward,
+  layerNormStats,
+} from "./layers.ts";
 
 /** Something applied to all tokens after block `i` (Rein is one). */
 export interface BlockHook {
@@ -178,46 +184,145 @@ export class Dinov2 {
 
   /** Block `i`: `x + ls1 * attn(norm1(x))`, then `x + ls2 * mlp(norm2(x))`. [B, N, D] -> [B, N, D] */
   block(i: number, x: Tensor): Tensor {
+    // A frozen block under a gradient tape gets a hand-written backward to
+    // its input: tfjs's generic one keeps every intermediate and every
+    // intermediate's gradient until the whole backward pass ends (GBs for
+    // ViT-S), while this one keeps 9 tensors a block and frees them as it goes.
+    if (!this.#trainable && tf.engine().isTapeOn()) {
+      return this.#frozenBlock(i)(x);
+    }
+    return tf.tidy(() => this.#blockForward(i, x).y);
+  }
+
+  /** Block `i` as one op whose gradient is {@linkcode Dinov2.#blockBackward}. */
+  #frozenBlock(i: number): (x: Tensor) => Tensor {
+    return tf.customGrad((x, save) => {
+      const { y, saved } = this.#blockForward(i, x as Tensor, true);
+      (save as (ts: Tensor[]) => void)(saved!);
+      return {
+        value: y,
+        gradFunc: (dy, kept) => this.#blockBackward(i, dy as Tensor, kept),
+      };
+    }) as (x: Tensor) => Tensor;
+  }
+
+  /**
+   * The block's forward ops; with `keep`, also what the backward needs:
+   * `[xhat1, rstd1, q * scale, k, v, probs, xhat2, rstd2, gelu'(h)]`.
+   */
+  #blockForward(
+    i: number,
+    x: Tensor,
+    keep = false,
+  ): { y: Tensor; saved?: Tensor[] } {
     const blk = this.#blocks[i];
     const { numHeads, embedDim } = this.variant;
     const headDim = embedDim / numHeads;
-    return tf.tidy(() => {
-      const [b, n] = x.shape as number[];
-      // Attention. [B, N, D] -> [B, N, 3D] -> [3, B, K, N, d]
-      const qkv = tf.transpose(
-        tf.reshape(
-          denseT(layerNorm(x, blk.norm1W, blk.norm1B), blk.qkvT, blk.qkvB),
-          [b, n, 3, numHeads, headDim],
+    const [b, n] = x.shape as number[];
+    const flat = tf.reshape(x, [b * n, embedDim]); // [BN, D]
+    // Attention. [BN, D] -> [BN, 3D] -> [3, B, K, N, d]
+    const ln1 = layerNormStats(flat);
+    const qkv = tf.transpose(
+      tf.reshape(
+        denseT(
+          tf.add(tf.mul(ln1.xhat, blk.norm1W), blk.norm1B),
+          blk.qkvT,
+          blk.qkvB,
         ),
-        [2, 0, 3, 1, 4],
+        [b, n, 3, numHeads, headDim],
+      ),
+      [2, 0, 3, 1, 4],
+    );
+    const [q, k, v] = (tf.unstack(qkv, 0) as Tensor[]).map((t) =>
+      tf.reshape(t, [b * numHeads, n, headDim])
+    ); // each [BK, N, d]
+    const qs = tf.mul(q, 1 / Math.sqrt(headDim));
+    const probs = tf.softmax(tf.matMul(qs, k, false, true), -1); // [BK, N, N]
+    const ctx = tf.matMul(probs, v); // [BK, N, d]
+    const merged = tf.reshape(
+      tf.transpose(tf.reshape(ctx, [b, numHeads, n, headDim]), [0, 2, 1, 3]),
+      [b * n, embedDim],
+    );
+    const attnOut = denseT(merged, blk.projT, blk.projB);
+    const x1 = tf.add(flat, tf.mul(attnOut, blk.ls1));
+    // MLP. [BN, D] -> [BN, F] -> [BN, D]
+    const ln2 = layerNormStats(x1);
+    const hidden = denseT(
+      tf.add(tf.mul(ln2.xhat, blk.norm2W), blk.norm2B),
+      blk.fc1T,
+      blk.fc1B,
+    );
+    const act = geluParts(hidden, { derivative: keep });
+    const out = tf.add(x1, tf.mul(denseT(act.y, blk.fc2T, blk.fc2B), blk.ls2));
+    const y = tf.reshape(out, [b, n, embedDim]);
+    if (!keep) return { y };
+    const saved = [
+      ln1.xhat,
+      ln1.rstd,
+      qs,
+      k,
+      v,
+      probs,
+      ln2.xhat,
+      ln2.rstd,
+      act.dydx!,
+    ];
+    return { y, saved };
+  }
+
+  /** The gradient of block `i` with respect to its input. [B, N, D] -> [B, N, D] */
+  #blockBackward(i: number, dy: Tensor, saved: Tensor[]): Tensor {
+    const blk = this.#blocks[i];
+    const { numHeads, embedDim } = this.variant;
+    const headDim = embedDim / numHeads;
+    const [b, n] = dy.shape as number[];
+    const [xhat1, rstd1, qs, k, v, probs, xhat2, rstd2, geluSlope] = saved;
+    const dx = tf.tidy(() => {
+      const dyFlat = tf.reshape(dy, [b * n, embedDim]); // [BN, D]
+      // MLP: y = x1 + ls2 * fc2(gelu(fc1(norm2(x1)))).
+      const dAct = tf.matMul(tf.mul(dyFlat, blk.ls2), blk.fc2T, false, true); // [BN, F]
+      const dNorm2 = tf.matMul(tf.mul(dAct, geluSlope), blk.fc1T, false, true);
+      const dx1 = tf.add(
+        dyFlat,
+        layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
       );
-      const [q, k, v] = tf.unstack(qkv, 0) as Tensor[]; // each [B, K, N, d]
-      const scores = tf.matMul(
-        tf.reshape(tf.mul(q, 1 / Math.sqrt(headDim)), [
-          b * numHeads,
-          n,
-          headDim,
+      // Attention: x1 = x + ls1 * proj(merge(softmax(qs k^T) v)).
+      const dMerged = tf.matMul(tf.mul(dx1, blk.ls1), blk.projT, false, true);
+      const dCtx = tf.reshape(
+        tf.transpose(tf.reshape(dMerged, [b, n, numHeads, headDim]), [
+          0,
+          2,
+          1,
+          3,
         ]),
-        tf.reshape(k, [b * numHeads, n, headDim]),
-        false,
-        true,
-      ); // [B*K, N, N]
-      const ctx = tf.matMul(
-        tf.softmax(scores, -1),
-        tf.reshape(v, [b * numHeads, n, headDim]),
-      ); // [B*K, N, d]
-      const merged = tf.reshape(
-        tf.transpose(tf.reshape(ctx, [b, numHeads, n, headDim]), [0, 2, 1, 3]),
-        [b, n, embedDim],
+        [b * numHeads, n, headDim],
+      ); // [BK, N, d]
+      const dProbs = tf.matMul(dCtx, v, false, true); // [BK, N, N]
+      const dv = tf.matMul(probs, dCtx, true, false);
+      const dScores = tf.mul(
+        probs,
+        tf.sub(dProbs, tf.sum(tf.mul(dProbs, probs), -1, true)),
       );
-      const attnOut = denseT(merged, blk.projT, blk.projB);
-      const x1 = tf.add(x, tf.mul(attnOut, blk.ls1));
-      // MLP. [B, N, D] -> [B, N, F] -> [B, N, D]
-      const hidden = gelu(
-        denseT(layerNorm(x1, blk.norm2W, blk.norm2B), blk.fc1T, blk.fc1B),
+      const dq = tf.mul(tf.matMul(dScores, k), 1 / Math.sqrt(headDim));
+      const dk = tf.matMul(dScores, qs, true, false);
+      // [3, BK, N, d] -> [3, B, K, N, d] -> [B, N, 3, K, d] -> [BN, 3D]
+      const dQkv = tf.reshape(
+        tf.transpose(
+          tf.reshape(tf.stack([dq, dk, dv]), [3, b, numHeads, n, headDim]),
+          [1, 3, 0, 2, 4],
+        ),
+        [b * n, 3 * embedDim],
       );
-      return tf.add(x1, tf.mul(denseT(hidden, blk.fc2T, blk.fc2B), blk.ls2));
+      const dNorm1 = tf.matMul(dQkv, blk.qkvT, false, true);
+      const dxFlat = tf.add(
+        dx1,
+        layerNormBackward(dNorm1, { xhat: xhat1, rstd: rstd1 }, blk.norm1W),
+      );
+      return tf.reshape(dxFlat, [b, n, embedDim]);
     });
+    // The tape would free these only when the whole backward pass ends.
+    tf.dispose(saved);
+    return dx;
   }
 
   /**

@@ -8,7 +8,24 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
-import type { Tensor } from "../backend/tf.ts";
+import type { Tensor, Tensor2D } from "../backend/tf.ts";
+
+/** What a hand-written LayerNorm backward needs from the forward. */
+export interface LayerNormStats {
+  /** `(x - mean) / sqrt(var + eps)`, the shape of x. */
+  xhat: Tensor;
+  /** `1 / sqrt(var + eps)`, x's shape with a last axis of 1. */
+  rstd: Tensor;
+}
+
+/** The normalized input of a LayerNorm over the last axis (biased variance, as torch). */
+export function layerNormStats(x: Tensor, eps = 1e-6): LayerNormStats {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    return { xhat: tf.mul(tf.sub(x, mean), rstd), rstd };
+  });
+}
 
 /** LayerNorm over the last axis (biased variance, as torch). */
 export function layerNorm(
@@ -17,18 +34,52 @@ export function layerNorm(
   bias: Tensor,
   eps = 1e-6,
 ): Tensor {
+  return tf.tidy(() =>
+    tf.add(tf.mul(layerNormStats(x, eps).xhat, weight), bias)
+  );
+}
+
+/**
+ * The gradient of {@linkcode layerNorm} with respect to its input, from the
+ * output gradient `dy` and the forward's {@linkcode LayerNormStats}:
+ * `rstd * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * weight`.
+ */
+export function layerNormBackward(
+  dy: Tensor,
+  stats: LayerNormStats,
+  weight: Tensor,
+): Tensor {
   return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(normed, weight), bias);
+    const { xhat, rstd } = stats;
+    const g = tf.mul(dy, weight);
+    const centered = tf.sub(g, tf.mean(g, -1, true));
+    const proj = tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true));
+    return tf.mul(tf.sub(centered, proj), rstd);
   });
 }
 
 /** Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (torch's default, not the tanh form). */
 export function gelu(x: Tensor): Tensor {
-  return tf.tidy(() =>
-    tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))
-  );
+  return geluParts(x).y;
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * {@linkcode gelu} and, with `derivative`, its slope
+ * `0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)` (reusing the erf).
+ */
+export function geluParts(
+  x: Tensor,
+  options: { derivative?: boolean } = {},
+): { y: Tensor; dydx?: Tensor } {
+  return tf.tidy(() => {
+    const cdf2 = tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1); // 2 Phi(x)
+    const y = tf.mul(tf.mul(x, 0.5), cdf2);
+    if (!options.derivative) return { y };
+    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI);
+    return { y, dydx: tf.add(tf.mul(cdf2, 0.5), tf.mul(x, pdf)) };
+  });
 }
 
 /** `x @ wT + b` over the last axis of x, with `wT` as `[in, out]`. */
@@ -36,9 +87,9 @@ export function denseT(x: Tensor, wT: Tensor, b?: Tensor): Tensor {
   return tf.tidy(() => {
     const inDim = x.shape[x.shape.length - 1];
     const outDim = (wT.shape as number[])[1];
-    const flat = tf.reshape(x, [-1, inDim]);
-    let y = tf.matMul(flat, wT);
-    if (b) y = tf.add(y, b);
+    const flat = tf.reshape(x, [-1, inDim]) as Tensor2D;
+    // Fused: one pass, the bias written before the product is accumulated.
+    const y = tf.fused.matMul({ a: flat, b: wT as Tensor2D, bias: b });
     return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   });
 }
@@ -48,9 +99,13 @@ export function dense(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   return tf.tidy(() => {
     const inDim = x.shape[x.shape.length - 1];
     const outDim = (w.shape as number[])[0];
-    const flat = tf.reshape(x, [-1, inDim]);
-    let y = tf.matMul(flat, w, false, true);
-    if (b) y = tf.add(y, b);
+    const flat = tf.reshape(x, [-1, inDim]) as Tensor2D;
+    const y = tf.fused.matMul({
+      a: flat,
+      b: w as Tensor2D,
+      transposeB: true,
+      bias: b,
+    });
     return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   });
 }
