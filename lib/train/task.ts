@@ -34,12 +34,18 @@ export async function trainTask(
     return e.exitCode;
   }
   try {
-    const result = await train(config, { log, argv, progress: options.progress });
+    const result = await train(config, {
+      log,
+      argv,
+      progress: options.progress,
+    });
     const pct = (x: number) => (100 * x).toFixed(2);
     log(
       `done: ${method} on ${config.dataset.name} at noise ${config.noise.rate}: ` +
         `last-10 mean test accuracy ${pct(result.last10)}%, best ${
-          result.best ? `${pct(result.best.value)}% (epoch ${result.best.epoch})` : "n/a"
+          result.best
+            ? `${pct(result.best.value)}% (epoch ${result.best.epoch})`
+            : "n/a"
         }; run folder ${result.runDir} (${result.seconds.toFixed(1)} s)`,
     );
     return 0;

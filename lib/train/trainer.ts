@@ -163,9 +163,11 @@ function restoreLearner(
           [k, n],
         ) => [k.slice(prefix.length), n]),
       ),
-            // Moment keys are "<prefix><kind>.<name>" (see learnerState); keep this group's.
+      // Moment keys are "<prefix><kind>.<name>" (see learnerState); keep this group's.
       moments: new Map(
-        [...moments].filter(([k]) => own(k)).map(([k, t]) => [k.slice(prefix.length), t]),
+        [...moments].filter(([k]) => own(k)).map((
+          [k, t],
+        ) => [k.slice(prefix.length), t]),
       ),
     });
   });
