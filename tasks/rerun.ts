@@ -29,7 +29,8 @@ export async function main(
   print(`rerun: ${plan.runDir} -> ${plan.newRunDir}`);
   print(`rerun: deno ${plan.denoArgs.join(" ")}`);
   if (o.dryRun) return 0;
-  const child = new Deno.Command(Deno.execPath(), {
+  // "deno" from PATH, as `--allow-run=deno` grants (the running binary may sit elsewhere).
+  const child = new Deno.Command("deno", {
     args: plan.denoArgs,
     cwd: plan.cwd,
     stdout: "inherit",
