@@ -2,29 +2,51 @@
  * Peak resident memory of this process, the figure `/usr/bin/time -v` calls
  * "maximum resident set size".
  *
- * Linux keeps it as `VmHWM` in `/proc/self/status` (needs
- * `--allow-read=/proc/self/status`); elsewhere, or without the permission,
- * the fallback is the largest `Deno.memoryUsage().rss` seen by
- * {@linkcode RssTracker.sample}, which can miss short spikes between samples.
+ * The kernel keeps it: `getrusage(RUSAGE_SELF).ru_maxrss`, read through FFI
+ * from the C library (needs `--allow-ffi`; Deno refuses `/proc/self/status`
+ * without `--allow-all`). Without FFI the fallback is the largest
+ * `Deno.memoryUsage().rss` seen by {@linkcode RssTracker.sample}, which can
+ * miss spikes between samples.
  *
  * @module
  */
 
-const STATUS = "/proc/self/status";
+const RUSAGE_SELF = 0;
+/** `struct rusage` is 144 bytes on 64-bit Linux and macOS; 256 is ample. */
+const RUSAGE_BYTES = 256;
+/** `ru_maxrss` follows the two `struct timeval`s (16 bytes each on 64-bit). */
+const MAXRSS_OFFSET = 32;
 
-/** `VmHWM` of `/proc/self/status` in bytes, or undefined when unreadable. */
+function libcPath(): string | undefined {
+  if (Deno.build.os === "linux") return "libc.so.6";
+  if (Deno.build.os === "darwin") return "libSystem.B.dylib";
+  return undefined;
+}
+
+/** `ru_maxrss` in bytes, or undefined when FFI or libc is unavailable. */
 export function kernelPeakRss(): number | undefined {
-  if (Deno.build.os !== "linux") return undefined;
-  const perm = Deno.permissions.querySync({ name: "read", path: STATUS });
-  if (perm.state !== "granted") return undefined;
-  let text: string;
+  const path = libcPath();
+  if (path === undefined) return undefined;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return undefined;
+  }
+  let lib;
   try {
-    text = Deno.readTextFileSync(STATUS);
+    lib = Deno.dlopen(path, {
+      getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+    });
   } catch {
     return undefined;
   }
-  const match = /^VmHWM:\s*(\d+)\s*kB$/m.exec(text);
-  return match ? Number(match[1]) * 1024 : undefined;
+  try {
+    const buf = new BigInt64Array(RUSAGE_BYTES / 8);
+    if (lib.symbols.getrusage(RUSAGE_SELF, buf) !== 0) return undefined;
+    const value = Number(buf[MAXRSS_OFFSET / 8]);
+    // Linux counts kilobytes, macOS bytes.
+    return Deno.build.os === "darwin" ? value : value * 1024;
+  } finally {
+    lib.close();
+  }
 }
 
 /** Tracks peak RSS: the kernel's figure when it has one, else samples. */
@@ -37,11 +59,11 @@ export class RssTracker {
   }
 
   /** Peak RSS in bytes so far, and where the figure came from. */
-  peak(): { bytes: number; source: "VmHWM" | "sampled" } {
+  peak(): { bytes: number; source: "getrusage" | "sampled" } {
     this.sample();
     const kernel = kernelPeakRss();
     return kernel === undefined
       ? { bytes: this.#sampled, source: "sampled" }
-      : { bytes: Math.max(kernel, this.#sampled), source: "VmHWM" };
+      : { bytes: Math.max(kernel, this.#sampled), source: "getrusage" };
   }
 }

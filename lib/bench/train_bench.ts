@@ -33,7 +33,7 @@ export interface BenchReport {
   /** Seconds of each timed step. */
   stepSeconds: number[];
   /** Where `peak_rss_mb` came from. */
-  rssSource: "VmHWM" | "sampled";
+  rssSource: "getrusage" | "sampled";
   /** tfjs version. */
   tfjsVersion: string;
   /** Kernels replaced by OpenBLAS. */
@@ -210,4 +210,68 @@ export async function benchTrainStep(
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** The keys of the `--json` line, in order. */
+export const BENCH_RESULT_KEYS = [
+  "method",
+  "img",
+  "batch",
+  "backend",
+  "images_per_s",
+  "peak_rss_mb",
+] as const;
+
+/**
+ * The {@linkcode BenchResult} in the last non-empty line of a bench task's
+ * stdout; throws naming the line and what was expected.
+ */
+export function parseBenchResult(stdout: string): BenchResult {
+  const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => l);
+  const last = lines.at(-1);
+  if (last === undefined) {
+    throw new Error("Bench output is empty: expected a JSON line last");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(last);
+  } catch {
+    throw new Error(
+      `Bench output's last line is not JSON: ${JSON.stringify(last)}`,
+    );
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = typeof value === "object" && value !== null
+    ? Object.keys(obj)
+    : [];
+  if (keys.join(",") !== BENCH_RESULT_KEYS.join(",")) {
+    throw new Error(
+      `Bench output's last line has keys [${keys}], expected [${BENCH_RESULT_KEYS}]`,
+    );
+  }
+  const numbers = ["img", "batch", "images_per_s", "peak_rss_mb"] as const;
+  for (const k of numbers) {
+    if (typeof obj[k] !== "number" || !Number.isFinite(obj[k])) {
+      throw new Error(
+        `Bench output's "${k}" must be a finite number, got ${
+          JSON.stringify(obj[k])
+        }`,
+      );
+    }
+  }
+  if (!BENCH_METHODS.includes(obj.method as Method)) {
+    throw new Error(
+      `Bench output's "method" must be one of ${
+        BENCH_METHODS.join(", ")
+      }, got ${JSON.stringify(obj.method)}`,
+    );
+  }
+  if (typeof obj.backend !== "string" || obj.backend === "") {
+    throw new Error(
+      `Bench output's "backend" must be a non-empty string, got ${
+        JSON.stringify(obj.backend)
+      }`,
+    );
+  }
+  return obj as unknown as BenchResult;
 }

@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { median, renderBenchmarks } from "../lib/bench/benchmarks_md.ts";
+import { kernelPeakRss, RssTracker } from "../lib/bench/peak_rss.ts";
+import {
+  BENCH_RESULT_KEYS,
+  benchTrainStep,
+  parseBenchResult,
+} from "../lib/bench/train_bench.ts";
+import { main as benchAll } from "../tasks/bench_all.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TINY = [
+  "--dim",
+  "32",
+  "--depth",
+  "2",
+  "--heads",
+  "2",
+  "--img",
+  "28",
+  "--batch",
+  "2",
+  "--steps",
+  "1",
+];
+const PERMS = [
+  "--allow-read",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys=cpus,networkInterfaces,hostname",
+];
+
+async function bench(args: string[]) {
+  const out = await new Deno.Command("deno", {
+    args: ["run", ...PERMS, "tasks/bench.ts", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+for (const method of ["linear", "rein", "cufit"] as const) {
+  Deno.test(`bench task --json (${method}) prints the contract line last`, async () => {
+    const r = await bench(["--method", method, ...TINY, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const last = r.stdout.trim().split("\n").at(-1)!;
+    const obj = JSON.parse(last);
+    assert.deepEqual(Object.keys(obj), [...BENCH_RESULT_KEYS]);
+    assert.equal(obj.method, method);
+    assert.equal(obj.img, 28);
+    assert.equal(obj.batch, 2);
+    assert.match(obj.backend, /^(wasm|cpu|tensorflow)(\+openblas)?$/);
+    assert.ok(obj.images_per_s > 0, `images_per_s ${obj.images_per_s}`);
+    assert.ok(obj.peak_rss_mb > 10, `peak_rss_mb ${obj.peak_rss_mb}`);
+    assert.match(r.stderr, /warm-up: [\d.]+ s/);
+    assert.match(r.stderr, /step 1\/1: [\d.]+ s/);
+  });
+}
+
+Deno.test("bench task --no-native measures the backend's own kernels", async () => {
+  const r = await bench([
+    "--method",
+    "linear",
+    "--backend",
+    "wasm",
+    "--no-native",
+    ...TINY,
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(parseBenchResult(r.stdout).backend, "wasm");
+});
+
+Deno.test("bench task rejects an unknown method and a non-integer step count", async () => {
+  const bad = await bench(["--method", "lora", ...TINY]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /lora/);
+  assert.match(bad.stderr, /linear, rein, cufit/);
+  const steps = await bench(["--method", "rein", "--steps", "2.5"]);
+  assert.notEqual(steps.code, 0);
+  assert.match(
+    steps.stderr,
+    /--steps must be a non-negative integer, got "2.5"/,
+  );
+});
+
+Deno.test("benchTrainStep() rejects heads that do not divide the width", async () => {
+  await assert.rejects(
+    () => benchTrainStep("rein", { dim: 30, heads: 4 }),
+    /"heads" must divide "dim" \(30\), got 4/,
+  );
+  await assert.rejects(
+    () => benchTrainStep("rein", { steps: 0 }),
+    /"steps" must be an integer >= 1, got 0/,
+  );
+});
+
+Deno.test("parseBenchResult() names what is wrong with the last line", () => {
+  const good =
+    '{"method":"rein","img":112,"batch":16,"backend":"wasm+openblas","images_per_s":9.5,"peak_rss_mb":1000}';
+  assert.equal(parseBenchResult(`progress\n${good}\n\n`).images_per_s, 9.5);
+  assert.throws(() => parseBenchResult(""), /empty/);
+  assert.throws(() => parseBenchResult("done"), /not JSON: "done"/);
+  assert.throws(
+    () => parseBenchResult('{"method":"rein","img":112}'),
+    /keys \[method,img\], expected \[method,img,batch,backend,images_per_s,peak_rss_mb\]/,
+  );
+  assert.throws(
+    () => parseBenchResult(good.replace("9.5", '"fast"')),
+    /"images_per_s" must be a finite number, got "fast"/,
+  );
+  assert.throws(
+    () => parseBenchResult(good.replace('"rein"', '"lora"')),
+    /"method" must be one of linear, rein, cufit, got "lora"/,
+  );
+});
+
+Deno.test("peak RSS comes from the kernel and grows with a large allocation", () => {
+  const before = kernelPeakRss();
+  assert.ok(before !== undefined && before > 1e6, `peak ${before}`);
+  // Enough to pass the earlier peak by 64 MB, whatever ran before.
+  const bytes = Math.max(0, before - Deno.memoryUsage().rss) + 64 * 2 ** 20;
+  const big = new Float32Array(Math.ceil(bytes / 4)).fill(1);
+  const after = kernelPeakRss()!;
+  assert.ok(after >= before + 32 * 2 ** 20, `${before} -> ${after}`);
+  assert.equal(big[7], 1);
+  const tracker = new RssTracker();
+  tracker.sample();
+  assert.equal(tracker.peak().source, "getrusage");
+});
+
+Deno.test("median() of odd and even lists", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), /empty/);
+});
+
+Deno.test("renderBenchmarks() puts medians beside the reference and every run in brackets", () => {
+  const run = (method: "rein" | "cufit", ips: number, rss: number) => ({
+    method,
+    img: 112,
+    batch: 16,
+    backend: "wasm+openblas",
+    images_per_s: ips,
+    peak_rss_mb: rss,
+  });
+  const text = renderBenchmarks(
+    [{
+      config: "best",
+      steps: 5,
+      runs: [
+        run("rein", 8, 900),
+        run("rein", 10, 1000),
+        run("rein", 9, 950),
+        run("cufit", 3.8, 1040),
+      ],
+    }],
+    {
+      date: "2026-01-02",
+      cpu: "Test CPU",
+      cores: 2,
+      memoryGb: 8,
+      os: "linux",
+      deno: "2.9.0",
+      v8: "1",
+      typescript: "5",
+      tfjs: "4.22.0",
+      openblas: "OpenBLAS 0.3.21",
+      command: "deno task bench:all",
+    },
+  );
+  assert.match(
+    text,
+    /\| rein \| best \(5 x 3\) \| wasm\+openblas \| 9\.00 \(8\.00, 10\.00, 9\.00\) \| 2\.14 \| 950 \| n\/a \|/,
+  );
+  assert.match(
+    text,
+    /\| cufit \| best \(5 x 1\) \| .* \| 3\.80 \(3\.80\) \| 2\.00 \| 1040 \| 0\.80 \|/,
+  );
+  assert.match(text, /\| cufit \| reference \| PyTorch 1\.13 \| 1\.8-2\.0 \|/);
+  assert.doesNotMatch(text, /\| linear \|/);
+  assert.match(text, /Machine: Test CPU, 2 cores, 8 GB memory/);
+  assert.match(text, /16 images of 112 x 112 px a step/);
+});
+
+Deno.test("bench:all rewrites the table file through a temporary file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = join(dir, "BENCHMARKS.md");
+    await Deno.writeTextFile(out, "old\n");
+    const code = await benchAll([
+      "--methods",
+      "linear,rein",
+      "--configs",
+      "best",
+      "--repeat",
+      "1",
+      "--steps",
+      "1",
+      "--out",
+      out,
+      "--bench-args",
+      TINY.filter((_, i, a) => a[i] !== "--steps" && a[i - 1] !== "--steps")
+        .join(" "),
+    ]);
+    assert.equal(code, 0);
+    const text = await Deno.readTextFile(out);
+    assert.match(text, /^# Benchmarks/);
+    assert.match(text, /\| linear \| best \(1 x 1\) \|/);
+    assert.match(text, /\| rein \| best \(1 x 1\) \|/);
+    assert.match(text, /2 images of 28 x 28 px/);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["BENCHMARKS.md"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench:all rejects an unknown configuration naming it", async () => {
+  await assert.rejects(
+    () => benchAll(["--configs", "best,gpu"]),
+    /--configs must be a comma-separated list of best, wasm, cpu, got "best,gpu"/,
+  );
+});
