@@ -50,32 +50,35 @@ function timeMs(fn: () => void, iters: number): Timing {
   return { best: ms[0], median: ms[Math.floor(ms.length / 2)] };
 }
 
-/** The block's matmuls in PyTorch weight layout ([out, in], so `x @ W^T`). */
+/**
+ * The block's matmuls as lib/models computes them: weights stored `[in, out]`,
+ * so the forward is `x @ W` and the input gradient `dY @ W^T`.
+ */
 function gemmShapes(tokens: number) {
   return [
     {
       name: `qkv  [${tokens}x${D}] x [${D}x${3 * D}]`,
       a: [tokens, D],
-      b: [3 * D, D],
-      tb: true,
+      b: [D, 3 * D],
+      tb: false,
     },
     {
       name: `fc1  [${tokens}x${D}] x [${D}x${MLP}]`,
       a: [tokens, D],
-      b: [MLP, D],
-      tb: true,
+      b: [D, MLP],
+      tb: false,
     },
     {
       name: `fc2  [${tokens}x${MLP}] x [${MLP}x${D}]`,
       a: [tokens, MLP],
-      b: [D, MLP],
-      tb: true,
-    },
-    {
-      name: `dfc1 [${tokens}x${MLP}] x [${MLP}x${D}]`,
-      a: [tokens, MLP],
       b: [MLP, D],
       tb: false,
+    },
+    {
+      name: `dfc1 [${tokens}x${MLP}] x [${D}x${MLP}]^T`,
+      a: [tokens, MLP],
+      b: [D, MLP],
+      tb: true,
     },
   ];
 }
@@ -98,22 +101,22 @@ function benchGemm(tokens: number, iters: number) {
   });
 }
 
-/** Weights of one ViT block in PyTorch layout ([out, in]). */
+/** Weights of one ViT block, linear weights as `[in, out]` (lib/models' layout). */
 function blockWeights() {
   const w = (shape: number[]) => tf.randomNormal(shape, 0, 0.02);
   return {
     n1g: tf.ones([D]),
     n1b: tf.zeros([D]),
-    qkvW: w([3 * D, D]),
+    qkvW: w([D, 3 * D]),
     qkvB: w([3 * D]),
     projW: w([D, D]),
     projB: w([D]),
     ls1: tf.fill([D], 0.1),
     n2g: tf.ones([D]),
     n2b: tf.zeros([D]),
-    fc1W: w([MLP, D]),
+    fc1W: w([D, MLP]),
     fc1B: w([MLP]),
-    fc2W: w([D, MLP]),
+    fc2W: w([MLP, D]),
     fc2B: w([D]),
     ls2: tf.fill([D], 0.1),
   };
@@ -123,14 +126,9 @@ type BlockWeights = ReturnType<typeof blockWeights>;
 type Linear = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 const LINEARS: Record<string, Linear> = {
-  matmul: (x, w, b) => tf.matMul(x, w, false, true).add(b),
+  matmul: (x, w, b) => tf.matMul(x, w).add(b),
   fused: (x, w, b) =>
-    tf.fused.matMul({
-      a: x as tf.Tensor2D,
-      b: w as tf.Tensor2D,
-      transposeB: true,
-      bias: b,
-    }),
+    tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }),
 };
 
 function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {

@@ -518,6 +518,7 @@ for (const backend of BACKENDS) {
               .dataSync();
             tf.transpose(x.reshape([2, 28, 2, 14, 3]), [2, 0, 3, 1, 4])
               .dataSync();
+            tf.clone(a).dataSync();
             g.forEach((t) => t.dataSync());
           });
         step();
@@ -530,6 +531,60 @@ for (const backend of BACKENDS) {
       }),
   });
 }
+
+Deno.test({
+  name:
+    "Identity on wasm: a native clone shares the data and outlives its source",
+  ignore,
+  fn: () =>
+    onBackend("wasm", () => {
+      const backend = tf.engine().backend as unknown as {
+        getMemoryOffset(dataId: unknown): number;
+        numDataIds(): number;
+      };
+      const x = rand([5, 7]);
+      const want = x.dataSync().slice();
+      const dataIds = backend.numDataIds();
+      registerNativeKernels("wasm", { openblas: blas, kernels: ["Identity"] });
+      const y = tf.clone(x);
+      assert.equal(
+        backend.getMemoryOffset(y.dataId),
+        backend.getMemoryOffset(x.dataId),
+      );
+      assert.equal(backend.numDataIds(), dataIds);
+      x.dispose();
+      assert.deepEqual(y.dataSync(), want);
+      y.dispose();
+      assert.equal(backend.numDataIds(), dataIds - 1);
+    }),
+});
+
+Deno.test({
+  name:
+    "registerNativeKernels('cpu') leaves Identity alone (the cpu backend shares already)",
+  ignore,
+  fn: () => {
+    const before = tf.getKernel("Identity", "cpu");
+    try {
+      assert.deepEqual(
+        registerNativeKernels("cpu", { openblas: blas, kernels: ["Identity"] }),
+        {
+          active: [],
+          reason: 'None of the kernels Identity is replaced on backend "cpu"',
+        },
+      );
+      assert.equal(
+        registerNativeKernels("cpu", { openblas: blas }).active.includes(
+          "Identity",
+        ),
+        false,
+      );
+      assert.equal(tf.getKernel("Identity", "cpu"), before);
+    } finally {
+      unregisterNativeKernels();
+    }
+  },
+});
 
 Deno.test({
   name:
@@ -591,7 +646,7 @@ Deno.test("registerNativeKernels() rejects an unknown backend or kernel name", (
   );
   assert.throws(
     () => registerNativeKernels("cpu", { kernels: ["Softmax" as "Conv2D"] }),
-    /unknown kernel "Softmax", expected one of BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Transpose/,
+    /unknown kernel "Softmax", expected one of BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Transpose, Identity/,
   );
 });
 

@@ -1,7 +1,8 @@
 /**
  * Replaces the matmul-heavy kernels of the tfjs `wasm` or `cpu` backend with
  * OpenBLAS `cblas_sgemm` (multi-threaded: ~230 GFLOP/s on two cores against
- * 3-45 for the wasm backend's own kernels), plus high-rank Transpose. Every
+ * 3-45 for the wasm backend's own kernels), plus two copies the wasm backend
+ * makes slowly or needlessly (rank-5 Transpose, Identity). Every
  * case a native kernel does not cover (non-float32, prelu, overlapping
  * convolutions...) goes to the original kernel, called as-is.
  *
@@ -41,6 +42,7 @@ export const NATIVE_KERNEL_NAMES = [
   "Conv2D",
   "FusedConv2D",
   "Transpose",
+  "Identity",
 ] as const;
 
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
@@ -79,6 +81,11 @@ export interface NativeKernelsResult {
   reason?: string;
 }
 
+/** Kernels worth replacing on one backend only (the cpu Identity shares already). */
+const ONLY_FOR: Partial<Record<NativeKernelName, NativeBackendName>> = {
+  Identity: "wasm",
+};
+
 interface Registration {
   originals: KernelConfig[];
   blas: OpenBlas;
@@ -116,15 +123,26 @@ export function registerNativeKernels(
   }
   unregisterNativeKernels(backendName);
 
-  const present = wanted.filter((name) =>
+  const applicable = wanted.filter((name) =>
+    (ONLY_FOR[name] ?? backendName) === backendName
+  );
+  const present = applicable.filter((name) =>
     tf.getKernel(name, backendName) !== undefined
   );
+  if (applicable.length === 0) {
+    return {
+      active: [],
+      reason: `None of the kernels ${
+        wanted.join(", ")
+      } is replaced on backend "${backendName}"`,
+    };
+  }
   if (present.length === 0) {
     return {
       active: [],
       reason:
         `Backend "${backendName}" has none of the kernels ${
-          wanted.join(", ")
+          applicable.join(", ")
         } registered` +
         (backendName === "wasm"
           ? " (is @tensorflow/tfjs-backend-wasm imported?)"
@@ -163,7 +181,7 @@ export function registerNativeKernels(
     blas,
     ownsBlas: options.openblas === undefined,
   });
-  const missing = wanted.filter((name) => !present.includes(name));
+  const missing = applicable.filter((name) => !present.includes(name));
   return missing.length === 0 ? { active: present } : {
     active: present,
     reason: `Backend "${backendName}" has no ${
@@ -291,6 +309,16 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
 
   Transpose: (_blas, backendName, original) =>
     transposeKernel(backendName, original),
+
+  // The wasm Identity copies the tensor; tf.grad calls it ~80 times per ViT
+  // block. Tensors are immutable, so share the data as the wasm Reshape and
+  // the cpu Identity already do (the backend counts references).
+  Identity: (_blas, _backendName, original) => (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === "string") return original(args);
+    (args.backend as { incRef(dataId: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
 };
 
 /**
