@@ -14,6 +14,7 @@ import { tf, tidyHost } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import type { DinoVariant } from "../weights/variant.ts";
+import { activeNativeKernels } from "../backend/native/kernels.ts";
 import { interpolatePosEmbed } from "./pos_embed.ts";
 import {
   denseT,
@@ -31,8 +32,13 @@ export interface BlockHook {
 interface BlockWeights {
   norm1W: Tensor;
   norm1B: Tensor;
-  qkvT: Tensor; // [D, 3D]
-  qkvB: Tensor;
+  /**
+   * Frozen: the q, k and v thirds of the fused qkv linear, `[D, D]` and `[D]`
+   * each, so that heads come out of three matmuls without a rank-5 transpose.
+   * Trainable: the fused `[D, 3D]` and `[3D]` variables alone.
+   */
+  qkvT: Tensor[];
+  qkvB: Tensor[];
   projT: Tensor; // [D, D]
   projB: Tensor;
   ls1: Tensor;
@@ -49,6 +55,17 @@ function need(params: Map<string, HostTensor>, key: string): HostTensor {
   const t = params.get(key);
   if (!t) throw new Error(`Missing backbone weight "${key}"`);
   return t;
+}
+
+/** The q, k, v thirds of qkv weights kept whole (trainable) or split (frozen). */
+function qkvThirds(parts: Tensor[], axis: number): Tensor[] {
+  return parts.length === 3 ? parts : tf.split(parts[0], 3, axis);
+}
+
+/** Whether matmuls should avoid a transposed right operand (plain tfjs-wasm). */
+function plainRightOperand(): boolean {
+  return tf.getBackend() === "wasm" &&
+    !activeNativeKernels("wasm").includes("BatchMatMul");
 }
 
 function hostToTensor(t: HostTensor): Tensor {
@@ -92,6 +109,16 @@ export class Dinov2 {
     // A torch `[out, in]` weight as a `[in, out]` tensor.
     const transposed = (t: HostTensor) =>
       own(tf.tidy(() => tf.transpose(hostToTensor(t))));
+    // The q, k, v row blocks of a fused torch qkv weight `[3D, D]` (or bias
+    // `[3D]`), as views: no temporary tensors fragment the heap.
+    const thirds = (t: HostTensor): HostTensor[] => {
+      const size = t.data.length / 3;
+      return [0, 1, 2].map((j) => ({
+        dtype: t.dtype,
+        shape: [t.shape[0] / 3, ...t.shape.slice(1)],
+        data: (t.data as Float32Array).subarray(j * size, (j + 1) * size),
+      }));
+    };
     const p = variant.patchSize;
     const d = variant.embedDim;
     this.#posEmbedHost = need(params, "pos_embed");
@@ -112,8 +139,12 @@ export class Dinov2 {
       this.#blocks.push({
         norm1W: toTensor(k("norm1.weight")),
         norm1B: toTensor(k("norm1.bias")),
-        qkvT: transposed(k("attn.qkv.weight")),
-        qkvB: toTensor(k("attn.qkv.bias")),
+        qkvT: this.#trainable
+          ? [transposed(k("attn.qkv.weight"))]
+          : thirds(k("attn.qkv.weight")).map(transposed),
+        qkvB: this.#trainable
+          ? [toTensor(k("attn.qkv.bias"))]
+          : thirds(k("attn.qkv.bias")).map(toTensor),
         projT: transposed(k("attn.proj.weight")),
         projB: toTensor(k("attn.proj.bias")),
         ls1: toTensor(k("ls1.gamma")),
@@ -220,22 +251,25 @@ export class Dinov2 {
     const headDim = embedDim / numHeads;
     const [b, n] = x.shape as number[];
     const flat = tf.reshape(x, [b * n, embedDim]); // [BN, D]
-    // Attention. [BN, D] -> [BN, 3D] -> [3, B, K, N, d]
+    // Attention. [BN, D] -> 3 x [BN, D] -> 3 x [BK, N, d]
     const ln1 = layerNormStats(flat);
-    const qkv = tf.transpose(
+    const normed1 = tf.add(tf.mul(ln1.xhat, blk.norm1W), blk.norm1B);
+    const wT = qkvThirds(blk.qkvT, 1);
+    const bias = qkvThirds(blk.qkvB, 0);
+    const [q, k, v] = [0, 1, 2].map((j) =>
       tf.reshape(
-        denseT(
-          tf.add(tf.mul(ln1.xhat, blk.norm1W), blk.norm1B),
-          blk.qkvT,
-          blk.qkvB,
+        tf.transpose(
+          tf.reshape(denseT(normed1, wT[j], bias[j]), [
+            b,
+            n,
+            numHeads,
+            headDim,
+          ]),
+          [0, 2, 1, 3],
         ),
-        [b, n, 3, numHeads, headDim],
-      ),
-      [2, 0, 3, 1, 4],
+        [b * numHeads, n, headDim],
+      )
     );
-    const [q, k, v] = (tf.unstack(qkv, 0) as Tensor[]).map((t) =>
-      tf.reshape(t, [b * numHeads, n, headDim])
-    ); // each [BK, N, d]
     const qs = tf.mul(q, 1 / Math.sqrt(headDim));
     const probs = tf.softmax(tf.matMul(qs, k, false, true), -1); // [BK, N, N]
     const ctx = tf.matMul(probs, v); // [BK, N, d]
@@ -278,16 +312,22 @@ export class Dinov2 {
     const [b, n] = dy.shape as number[];
     const [xhat1, rstd1, qs, k, v, probs, xhat2, rstd2, geluSlope] = saved;
     const dx = tf.tidy(() => {
+      // `a @ wT^T`: tfjs-wasm's own matmul is ~20x slower with a transposed
+      // right operand (2.3 vs 43 GFLOP/s at [1040, 1536] x [1536, 384]), so
+      // without OpenBLAS the weight is transposed first (a few ms a block).
+      const plain = plainRightOperand();
+      const byT = (a: Tensor, w: Tensor) =>
+        plain ? tf.matMul(a, tf.transpose(w)) : tf.matMul(a, w, false, true);
       const dyFlat = tf.reshape(dy, [b * n, embedDim]); // [BN, D]
       // MLP: y = x1 + ls2 * fc2(gelu(fc1(norm2(x1)))).
-      const dAct = tf.matMul(tf.mul(dyFlat, blk.ls2), blk.fc2T, false, true); // [BN, F]
-      const dNorm2 = tf.matMul(tf.mul(dAct, geluSlope), blk.fc1T, false, true);
+      const dAct = byT(tf.mul(dyFlat, blk.ls2), blk.fc2T); // [BN, F]
+      const dNorm2 = byT(tf.mul(dAct, geluSlope), blk.fc1T);
       const dx1 = tf.add(
         dyFlat,
         layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
       );
       // Attention: x1 = x + ls1 * proj(merge(softmax(qs k^T) v)).
-      const dMerged = tf.matMul(tf.mul(dx1, blk.ls1), blk.projT, false, true);
+      const dMerged = byT(tf.mul(dx1, blk.ls1), blk.projT);
       const dCtx = tf.reshape(
         tf.transpose(tf.reshape(dMerged, [b, n, numHeads, headDim]), [
           0,
@@ -305,15 +345,23 @@ export class Dinov2 {
       );
       const dq = tf.mul(tf.matMul(dScores, k), 1 / Math.sqrt(headDim));
       const dk = tf.matMul(dScores, qs, true, false);
-      // [3, BK, N, d] -> [3, B, K, N, d] -> [B, N, 3, K, d] -> [BN, 3D]
-      const dQkv = tf.reshape(
-        tf.transpose(
-          tf.reshape(tf.stack([dq, dk, dv]), [3, b, numHeads, n, headDim]),
-          [1, 3, 0, 2, 4],
-        ),
-        [b * n, 3 * embedDim],
+      // [BK, N, d] -> [B, N, K, d] = [BN, D], then through each third of qkv.
+      const wT = qkvThirds(blk.qkvT, 1);
+      const [gq, gk, gv] = [dq, dk, dv].map((g, j) =>
+        byT(
+          tf.reshape(
+            tf.transpose(tf.reshape(g, [b, numHeads, n, headDim]), [
+              0,
+              2,
+              1,
+              3,
+            ]),
+            [b * n, embedDim],
+          ),
+          wT[j],
+        )
       );
-      const dNorm1 = tf.matMul(dQkv, blk.qkvT, false, true);
+      const dNorm1 = tf.add(tf.add(gq, gk), gv);
       const dxFlat = tf.add(
         dx1,
         layerNormBackward(dNorm1, { xhat: xhat1, rstd: rstd1 }, blk.norm1W),
@@ -409,7 +457,7 @@ export class Dinov2 {
         };
         out.set(k("norm1.weight"), read(b.norm1W));
         out.set(k("norm1.bias"), read(b.norm1B));
-        linear("attn.qkv", b.qkvT, b.qkvB);
+        linear("attn.qkv", tf.concat(b.qkvT, 1), tf.concat(b.qkvB));
         linear("attn.proj", b.projT, b.projB);
         out.set(k("ls1.gamma"), read(b.ls1));
         out.set(k("norm2.weight"), read(b.norm2W));
