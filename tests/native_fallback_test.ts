@@ -120,7 +120,7 @@ for (const backend of ["wasm", "cpu"] as NativeBackendName[]) {
       const result = registerNativeKernels(backend, { path });
       assert.deepEqual(result.active, []);
       assert.match(result.reason ?? "", /^Cannot open OpenBLAS \(/);
-      assert.ok(result.reason?.includes(path), result.reason);
+      assert.ok(result.reason?.includes(path), String(result.reason));
       assert.deepEqual(activeNativeKernels(backend), []);
       NATIVE_KERNEL_NAMES.forEach((name, i) =>
         assert.equal(
