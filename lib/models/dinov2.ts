@@ -14,7 +14,6 @@ import { tf, tidyHost } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import type { DinoVariant } from "../weights/variant.ts";
-import { activeNativeKernels } from "../backend/native/kernels.ts";
 import { interpolatePosEmbed } from "./pos_embed.ts";
 import {
   denseT,
@@ -22,6 +21,7 @@ import {
   layerNorm,
   layerNormBackward,
   layerNormStats,
+  matMulFast,
 } from "./layers.ts";
 
 /** Something applied to all tokens after block `i` (Rein is one). */
@@ -60,12 +60,6 @@ function need(params: Map<string, HostTensor>, key: string): HostTensor {
 /** The q, k, v thirds of qkv weights kept whole (trainable) or split (frozen). */
 function qkvThirds(parts: Tensor[], axis: number): Tensor[] {
   return parts.length === 3 ? parts : tf.split(parts[0], 3, axis);
-}
-
-/** Whether matmuls should avoid a transposed right operand (plain tfjs-wasm). */
-function plainRightOperand(): boolean {
-  return tf.getBackend() === "wasm" &&
-    !activeNativeKernels("wasm").includes("BatchMatMul");
 }
 
 function hostToTensor(t: HostTensor): Tensor {
@@ -271,7 +265,7 @@ export class Dinov2 {
       )
     );
     const qs = tf.mul(q, 1 / Math.sqrt(headDim));
-    const probs = tf.softmax(tf.matMul(qs, k, false, true), -1); // [BK, N, N]
+    const probs = tf.softmax(matMulFast(qs, k, { transposeB: true }), -1); // [BK, N, N]
     const ctx = tf.matMul(probs, v); // [BK, N, d]
     const merged = tf.reshape(
       tf.transpose(tf.reshape(ctx, [b, numHeads, n, headDim]), [0, 2, 1, 3]),
@@ -312,12 +306,8 @@ export class Dinov2 {
     const [b, n] = dy.shape as number[];
     const [xhat1, rstd1, qs, k, v, probs, xhat2, rstd2, geluSlope] = saved;
     const dx = tf.tidy(() => {
-      // `a @ wT^T`: tfjs-wasm's own matmul is ~20x slower with a transposed
-      // right operand (2.3 vs 43 GFLOP/s at [1040, 1536] x [1536, 384]), so
-      // without OpenBLAS the weight is transposed first (a few ms a block).
-      const plain = plainRightOperand();
       const byT = (a: Tensor, w: Tensor) =>
-        plain ? tf.matMul(a, tf.transpose(w)) : tf.matMul(a, w, false, true);
+        matMulFast(a, w, { transposeB: true });
       const dyFlat = tf.reshape(dy, [b * n, embedDim]); // [BN, D]
       // MLP: y = x1 + ls2 * fc2(gelu(fc1(norm2(x1)))).
       const dAct = byT(tf.mul(dyFlat, blk.ls2), blk.fc2T); // [BN, F]
@@ -337,14 +327,14 @@ export class Dinov2 {
         ]),
         [b * numHeads, n, headDim],
       ); // [BK, N, d]
-      const dProbs = tf.matMul(dCtx, v, false, true); // [BK, N, N]
-      const dv = tf.matMul(probs, dCtx, true, false);
+      const dProbs = matMulFast(dCtx, v, { transposeB: true }); // [BK, N, N]
+      const dv = matMulFast(probs, dCtx, { transposeA: true });
       const dScores = tf.mul(
         probs,
         tf.sub(dProbs, tf.sum(tf.mul(dProbs, probs), -1, true)),
       );
       const dq = tf.mul(tf.matMul(dScores, k), 1 / Math.sqrt(headDim));
-      const dk = tf.matMul(dScores, qs, true, false);
+      const dk = matMulFast(dScores, qs, { transposeA: true });
       // [BK, N, d] -> [B, N, K, d] = [BN, D], then through each third of qkv.
       const wT = qkvThirds(blk.qkvT, 1);
       const [gq, gk, gv] = [dq, dk, dv].map((g, j) =>
