@@ -139,6 +139,51 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
   }
 });
 
+Deno.test("runDemo() runs a real dataset config with reference weights and says so in the report", async () => {
+  const fixtures = new URL("../../shared/fixtures/reference/", import.meta.url);
+  const dir = await Deno.makeTempDir();
+  try {
+    // The reference's MedMNIST layout: <root>/bloodmnist.npz, 8 classes.
+    await Deno.copyFile(
+      new URL("bloodmnist_tiny.npz", fixtures),
+      join(dir, "bloodmnist.npz"),
+    );
+    const conf = join(dir, "bloodmnist.json");
+    await Deno.writeTextFile(
+      conf,
+      JSON.stringify({
+        epoch: "1",
+        id_dataset: dir,
+        batch_size: 4,
+        save_path: join(dir, "unused"),
+        num_classes: 8,
+        resize: 32,
+        image_size: 28,
+      }),
+    );
+    const out = join(dir, "out");
+    const result = await runDemo({
+      out,
+      data: conf,
+      weights: new URL("rein_model.safetensors", fixtures).pathname,
+      noise: 0.2,
+      backend: "wasm",
+      png: false,
+      progress: false,
+      argv: [],
+      log: () => {},
+    });
+    assert.equal(result.outcome.dataset.synthetic, false);
+    assert.equal(result.outcome.dataset.train, 12);
+    assert.equal(result.outcome.weightsNote, null);
+    const html = await Deno.readTextFile(join(out, "report.html"));
+    assert.doesNotMatch(html, /built-in synthetic demo/);
+    assert.match(html, /rein_model\.safetensors/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("runDemo() stops with the estimate before a long run unless told yes", async () => {
   const { dir, conf, weights } = await fixture();
   try {
@@ -301,6 +346,22 @@ Deno.test("formatTable(), formatSeconds() and verdict() say who won and by how m
     methods: [m("rein", 0.6), m("cufit", 0.7)],
   };
   assert.match(verdict(outcome), /beats Rein's by 10\.0 points/);
+  assert.match(
+    verdict(outcome),
+    /fits 90\.0% of the noisy training labels, more than the 65\.0% that are clean: it memorized/,
+  );
+  assert.doesNotMatch(verdict(outcome), /Linear probing/);
+  const withLinear = {
+    ...outcome,
+    methods: [
+      { ...m("rein", 0.8), method: "linear" as const },
+      ...outcome.methods,
+    ],
+  };
+  assert.match(
+    verdict(withLinear),
+    /Linear probing scored higher still \(80\.0%\)/,
+  );
   assert.match(
     verdict({ ...outcome, methods: [m("rein", 0.7), m("cufit", 0.6)] }),
     /does not beat Rein's \(-10\.0 points\)/,
