@@ -21,13 +21,8 @@ import {
   parseBenchResult,
 } from "../lib/bench/train_bench.ts";
 
-/** The permissions `deno task bench` runs with. */
-export const BENCH_PERMISSIONS = [
-  "--allow-read",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
+/** The permissions `deno task bench` runs with (from the repository root). */
+export const BENCH_PERMISSIONS = ["--allow-read=.", "--allow-ffi"];
 
 const CONFIGS: Record<string, { label: string; args: string[] }> = {
   best: { label: "best", args: ["--backend", "auto"] },

@@ -8,7 +8,7 @@ import {
   benchTrainStep,
   parseBenchResult,
 } from "../lib/bench/train_bench.ts";
-import { main as benchAll } from "../tasks/bench_all.ts";
+import { BENCH_PERMISSIONS, main as benchAll } from "../tasks/bench_all.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TINY = [
@@ -25,16 +25,9 @@ const TINY = [
   "--steps",
   "1",
 ];
-const PERMS = [
-  "--allow-read",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
-
 async function bench(args: string[]) {
   const out = await new Deno.Command("deno", {
-    args: ["run", ...PERMS, "tasks/bench.ts", ...args],
+    args: ["run", ...BENCH_PERMISSIONS, "tasks/bench.ts", ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

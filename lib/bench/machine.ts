@@ -35,6 +35,28 @@ export function cpuModel(): string {
   }
 }
 
+/**
+ * The kernel set a DYNAMIC_ARCH OpenBLAS picked for this CPU
+ * (`openblas_get_corename`); its config string names only the build target.
+ */
+function openBlasCore(path: string): string | undefined {
+  try {
+    const lib = Deno.dlopen(path, {
+      openblas_get_corename: { parameters: [], result: "pointer" },
+    });
+    try {
+      const ptr = lib.symbols.openblas_get_corename();
+      return ptr === null
+        ? undefined
+        : new Deno.UnsafePointerView(ptr).getCString();
+    } finally {
+      lib.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 /** Describes the machine; `tfjs` is the version the caller loaded. */
 export function describeMachine(tfjs: string): MachineInfo {
   let memoryGb: number | undefined;
@@ -49,7 +71,10 @@ export function describeMachine(tfjs: string): MachineInfo {
   if ("error" in blas) {
     openblas = `not used (${blas.error})`;
   } else {
-    openblas = `${blas.config || blas.path}, ${blas.threads} threads`;
+    const core = openBlasCore(blas.path);
+    openblas = `${blas.config || blas.path}${
+      core ? `; running the ${core} kernels` : ""
+    }, ${blas.threads} threads`;
     blas.close();
   }
   return {

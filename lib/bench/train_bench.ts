@@ -168,6 +168,7 @@ export async function benchTrainStep(
     () => Math.floor(rs.rand() * classes),
   );
 
+  log(`model built: peak RSS ${mb(rss.peak().bytes)} MB so far`);
   const stepSeconds: number[] = [];
   try {
     for (let i = 0; i < warmup + steps; i++) {
@@ -205,6 +206,10 @@ export async function benchTrainStep(
     nativeKernels: info.nativeKernels,
     model: { dim, depth, heads, mlp, classes },
   };
+}
+
+function mb(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(0);
 }
 
 function round(x: number, digits: number): number {
