@@ -1,21 +1,56 @@
 /**
- * Entry-point handling shared by tasks: commander's help/usage exits keep
- * their codes, other errors print one line (no stack trace) and exit 1.
+ * What every task's command line shares: parsing with commander without
+ * reading the environment (its colour detection would need `--allow-env`),
+ * and the entry point that turns errors into one line and an exit code.
  *
  * @module
  */
-import { CommanderError } from "commander";
+import { type Command, CommanderError } from "commander";
 
-/** Runs a task's main; returns the process exit code. */
-export async function runCli(
-  name: string,
-  main: () => Promise<number>,
-): Promise<number> {
+/**
+ * Parses `args` (without the program name) with `program`. Returns false
+ * when `--help` was shown (the caller should stop), throws an Error with
+ * commander's message for bad usage.
+ */
+export function parseCommand(
+  program: Command,
+  args: readonly string[],
+  print: (line: string) => void = console.log,
+): boolean {
+  program
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => print(s.trimEnd()),
+      writeErr: () => {},
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    });
   try {
-    return await main();
+    program.parse([...args], { from: "user" });
+    return true;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CommanderError) {
+      if (
+        err.code === "commander.helpDisplayed" || err.code === "commander.help"
+      ) return false;
+      throw new Error(err.message.replace(/^error: /, ""));
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs a task's `main` as the program: its returned exit code (0 when it
+ * returns nothing), or 1 with a one-line `<name>: <message>` on error.
+ */
+export async function runTask(
+  name: string,
+  main: () => Promise<number | void>,
+): Promise<void> {
+  try {
+    Deno.exitCode = (await main()) ?? 0;
+  } catch (err) {
     console.error(`${name}: ${(err as Error).message}`);
-    return 1;
+    Deno.exitCode = 1;
   }
 }

@@ -7,7 +7,7 @@
 import { Command, Option } from "commander";
 import { initBackend } from "../lib/backend/backend.ts";
 import { evaluateRun, loadRun } from "../lib/train/evaluate.ts";
-import { runCli } from "./_cli.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 
 const pct = (
   x: number | null,
@@ -34,9 +34,8 @@ export async function main(
       ]).default("best"),
     )
     .option("--backend <name>", "compute backend", "auto")
-    .option("--json", "print the figures as one JSON object")
-    .exitOverride();
-  cmd.parse(args, { from: "user" });
+    .option("--json", "print the figures as one JSON object");
+  if (!parseCommand(cmd, args, print)) return 0;
   const o = cmd.opts<
     {
       run: string;
@@ -89,6 +88,4 @@ export async function main(
   }
 }
 
-if (import.meta.main) {
-  Deno.exitCode = await runCli("evaluate", () => main(Deno.args));
-}
+if (import.meta.main) await runTask("evaluate", () => main(Deno.args));

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
 import { download } from "../lib/io/download.ts";
 import {
@@ -52,24 +53,8 @@ export async function main(
       "--base-url <url>",
       "mirror holding the same file names (tests use a local server)",
       MEDMNIST_BASE_URL,
-    )
-    .exitOverride()
-    // Fixed colour answers keep commander from reading the environment.
-    .configureOutput({
-      writeOut: (s) => print(s.trimEnd()),
-      writeErr: () => {},
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-    });
-  try {
-    program.parse(args, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed") return;
-      throw new Error(error.message.replace(/^error: /, ""));
-    }
-    throw error;
-  }
+    );
+  if (!parseCommand(program, args, print)) return;
   const flags = program.opts<
     { size: string; out: string; md5?: string; baseUrl: string }
   >();
@@ -106,11 +91,4 @@ export async function main(
   );
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask("fetch:medmnist", () => main());

@@ -22,7 +22,8 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { download } from "../lib/io/download.ts";
@@ -66,24 +67,8 @@ export async function main(
     .option(
       "--base-url <url>",
       "mirror standing in for the source host (tests use a local server)",
-    )
-    .exitOverride()
-    // Fixed colour answers keep commander from reading the environment.
-    .configureOutput({
-      writeOut: (s) => print(s.trimEnd()),
-      writeErr: () => {},
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-    });
-  try {
-    program.parse(args, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed") return;
-      throw new Error(error.message.replace(/^error: /, ""));
-    }
-    throw error;
-  }
+    );
+  if (!parseCommand(program, args, print)) return;
   const flags = program.opts<
     { source: string; out: string; baseUrl?: string }
   >();
@@ -172,11 +157,4 @@ async function withNetHint<T>(url: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask("fetch:weights", () => main());

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import {
   makeNoisyLabels,
   type NoiseMode,
@@ -104,25 +105,8 @@ export async function main(
       `noise model: ${noiseModes.join(", ")}`,
       "symmetric",
     )
-    .option("--matrix <file>", "JSON K x K transition matrix (--mode matrix)")
-    .exitOverride()
-    // Fixed colour answers keep commander from reading NO_COLOR and friends,
-    // which would need --allow-env.
-    .configureOutput({
-      writeOut: (s) => print(s.trimEnd()),
-      writeErr: () => {},
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-    });
-  try {
-    program.parse(args, { from: "user" });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed") return;
-      throw new Error(err.message.replace(/^error: /, ""));
-    }
-    throw err;
-  }
+    .option("--matrix <file>", "JSON K x K transition matrix (--mode matrix)");
+  if (!parseCommand(program, args, print)) return;
   const flags = program.opts<Record<string, string | undefined>>();
   const mode = flags.mode as NoiseMode;
   if (!noiseModes.includes(mode)) {
@@ -165,11 +149,4 @@ export async function main(
   }));
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (err) {
-    console.error((err as Error).message);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask("noise", () => main());

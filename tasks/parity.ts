@@ -7,6 +7,7 @@
  * @module
  */
 import { Command, Option } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import {
   type BackendName,
   BACKENDS,
@@ -34,9 +35,8 @@ export async function main(args: string[]): Promise<number> {
       new Option("--backend <name>", "compute backend").choices(BACKENDS)
         .default("wasm"),
     )
-    .option("--quiet", "print only failures and the summary")
-    .exitOverride();
-  program.parse(args, { from: "user" });
+    .option("--quiet", "print only failures and the summary");
+  if (!parseCommand(program, args)) return 0;
   const opts = program.opts<
     { fixtures: string; out: string; backend: BackendName; quiet?: boolean }
   >();
@@ -76,16 +76,4 @@ export async function main(args: string[]): Promise<number> {
   return parityPassed(report) ? 0 : 1;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code?.startsWith("commander.")) {
-      Deno.exitCode = e.exitCode ?? 2;
-    } else {
-      console.error(`parity: ${e.message}`);
-      Deno.exitCode = 1;
-    }
-  }
-}
+if (import.meta.main) await runTask("parity", () => main(Deno.args));

@@ -7,7 +7,7 @@
 import { Command, Option } from "commander";
 import { initBackend } from "../lib/backend/backend.ts";
 import { classNamesOf, loadRun, predictImages } from "../lib/train/evaluate.ts";
-import { runCli } from "./_cli.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 
 /** Runs the task; returns the exit code. */
 export async function main(
@@ -26,9 +26,8 @@ export async function main(
         "last",
       ]).default("best"),
     )
-    .option("--backend <name>", "compute backend", "auto")
-    .exitOverride();
-  cmd.parse(args, { from: "user" });
+    .option("--backend <name>", "compute backend", "auto");
+  if (!parseCommand(cmd, args, print)) return 0;
   const o = cmd.opts<
     { run: string; checkpoint: "best" | "last"; backend: string }
   >();
@@ -45,6 +44,4 @@ export async function main(
   }
 }
 
-if (import.meta.main) {
-  Deno.exitCode = await runCli("predict", () => main(Deno.args));
-}
+if (import.meta.main) await runTask("predict", () => main(Deno.args));

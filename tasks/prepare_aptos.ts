@@ -16,7 +16,8 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
 import { Progress, type ProgressStream } from "../lib/io/progress.ts";
 import {
@@ -70,24 +71,8 @@ export async function main(
       String(APTOS_SPLIT_DEFAULTS.seed),
     )
     .option("--link", "hard-link images instead of copying (same filesystem)")
-    .option("--skip-bad", "leave out rows whose image is missing")
-    .exitOverride()
-    // Fixed colour answers keep commander from reading the environment.
-    .configureOutput({
-      writeOut: (s) => print(s.trimEnd()),
-      writeErr: () => {},
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-    });
-  try {
-    program.parse(args, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed") return;
-      throw new Error(error.message.replace(/^error: /, ""));
-    }
-    throw error;
-  }
+    .option("--skip-bad", "leave out rows whose image is missing");
+  if (!parseCommand(program, args, print)) return;
   const flags = program.opts<{
     root: string;
     fromKaggle?: string;
@@ -202,11 +187,4 @@ function parseNumber(value: string, flag: string): number {
   return n;
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask("prepare:aptos", () => main());

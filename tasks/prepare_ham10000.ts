@@ -15,7 +15,8 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
+import { parseCommand, runTask } from "./_cli.ts";
 import { Progress, type ProgressStream } from "../lib/io/progress.ts";
 import {
   HAM10000_CLASSES,
@@ -54,24 +55,8 @@ export async function main(
     .requiredOption("--test-csv <file>", "ISIC2018_Task3_Test_GroundTruth.csv")
     .option("--out <dir>", "output folder", "data/ham10000")
     .option("--link", "hard-link images instead of copying (same filesystem)")
-    .option("--skip-bad", "skip and count bad rows and missing images")
-    .exitOverride()
-    // Fixed colour answers keep commander from reading the environment.
-    .configureOutput({
-      writeOut: (s) => print(s.trimEnd()),
-      writeErr: () => {},
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-    });
-  try {
-    program.parse(args, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === "commander.helpDisplayed") return;
-      throw new Error(error.message.replace(/^error: /, ""));
-    }
-    throw error;
-  }
+    .option("--skip-bad", "skip and count bad rows and missing images");
+  if (!parseCommand(program, args, print)) return;
   const flags = program.opts<{
     trainImages: string;
     trainCsv: string;
@@ -138,11 +123,4 @@ export async function main(
   );
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask("prepare:ham10000", () => main());

@@ -8,7 +8,7 @@
  */
 import { Command } from "commander";
 import { planRerun } from "../lib/train/rerun.ts";
-import { runCli } from "./_cli.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 
 /** Runs the task; returns the exit code (the re-run's own). */
 export async function main(
@@ -21,9 +21,8 @@ export async function main(
     )
     .argument("<dir>", "the recorded run folder")
     .option("--save <name>", "name of the new run folder (a sibling of DIR)")
-    .option("--dry-run", "print the command instead of running it")
-    .exitOverride();
-  cmd.parse(args, { from: "user" });
+    .option("--dry-run", "print the command instead of running it");
+  if (!parseCommand(cmd, args, print)) return 0;
   const o = cmd.opts<{ save?: string; dryRun?: boolean }>();
   const plan = await planRerun(cmd.args[0], { save: o.save });
   print(`rerun: ${plan.runDir} -> ${plan.newRunDir}`);
@@ -39,6 +38,4 @@ export async function main(
   return (await child.status).code;
 }
 
-if (import.meta.main) {
-  Deno.exitCode = await runCli("rerun", () => main(Deno.args));
-}
+if (import.meta.main) await runTask("rerun", () => main(Deno.args));

@@ -551,7 +551,7 @@ Deno.test("noise task runs with --allow-read only and exits 1 on bad input", asy
     assert.equal(bad.code, 1);
     assert.equal(
       text.decode(bad.stderr).trim(),
-      "Noise rate must be a number in [0, 1], got 2",
+      "noise: Noise rate must be a number in [0, 1], got 2",
     );
     const help = await run(["--help"]);
     assert.equal(help.code, 0, text.decode(help.stderr));
