@@ -11,7 +11,8 @@
  * it runs the real comparison; it first measures a few steps and, when the
  * whole run would take more than 15 minutes, stops and asks for `--yes`.
  *
- * Exit codes: 0 done, 2 bad arguments, 3 needs `--yes`.
+ * Exit codes: 0 done, 2 bad arguments (or a path outside the task's
+ * permissions), 3 needs `--yes`.
  *
  * @module
  */
@@ -100,6 +101,11 @@ export function parseDemoArgs(args: string[]): DemoOptions {
   };
 }
 
+const PERMISSION_HINT =
+  "`deno task demo` may read only this project and write only under runs/; " +
+  "for other paths run it directly, e.g. `deno run --allow-read=.,DIR " +
+  "--allow-write=DIR --allow-env --allow-ffi --allow-sys tasks/demo.ts --out DIR`";
+
 /** Runs the demo; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   let options: DemoOptions;
@@ -120,6 +126,16 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   }
+  // Refuse an output folder outside the permissions before any training.
+  const out = options.out ?? "runs/demo";
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path: out }).state !== "granted") {
+      console.error(
+        `Cannot ${name} --out "${out}": this task has no ${name} permission there.\n${PERMISSION_HINT}`,
+      );
+      return 2;
+    }
+  }
   const { ConfirmationNeededError, runDemo } = await import(
     "../lib/demo/demo.ts"
   );
@@ -135,6 +151,11 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof ConfirmationNeededError) {
       console.error(e.message);
       return 3;
+    }
+    if (e instanceof Deno.errors.NotCapable) {
+      // `deno task demo` may read the project and write under runs/ only.
+      console.error(`${e.message}\n${PERMISSION_HINT}`);
+      return 2;
     }
     throw e;
   }

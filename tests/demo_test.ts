@@ -10,7 +10,7 @@ import { estimateRuns } from "../lib/demo/estimate.ts";
 import { formatSeconds, formatTable, verdict } from "../lib/demo/summary.ts";
 import { initBackend } from "../lib/backend/backend.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { parseDemoArgs } from "../tasks/demo.ts";
+import { main, parseDemoArgs } from "../tasks/demo.ts";
 import { tinyModel } from "./_tiny.ts";
 
 await initBackend("wasm", { log: () => {} });
@@ -370,4 +370,16 @@ Deno.test("formatTable(), formatSeconds() and verdict() say who won and by how m
   assert.match(table[0], /demo \(synthetic\), 40% symmetric label noise/);
   assert.match(table[3], /^Rein\s+60\.0\s+60\.0/);
   assert.match(table[4], /^CUFIT\s+70\.0\s+70\.0/);
+});
+
+Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => errors.push(line);
+  try {
+    assert.equal(await main(["--noise", "7"]), 2);
+    assert.match(errors.join("\n"), /--noise must be a number from 0 to 1/);
+  } finally {
+    console.error = original;
+  }
 });
