@@ -18,6 +18,8 @@ import type { ParamSet } from "./params.ts";
 export class Rein implements BlockHook {
   readonly params: ParamSet;
   readonly prefix: string;
+  /** Rein refines the patch tokens only; the CLS token passes unchanged. */
+  readonly keepsCls = true;
 
   /** `prefix` is prepended to `reins.*` names (e.g. for a second model). */
   constructor(params: ParamSet, options: { prefix?: string } = {}) {

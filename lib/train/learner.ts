@@ -14,7 +14,7 @@
  */
 import { tf, tidyHost } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
-import { Dinov2 } from "../models/dinov2.ts";
+import type { Dinov2 } from "../models/dinov2.ts";
 import { dense, perSampleCrossEntropy } from "../models/layers.ts";
 import { ParamSet } from "../models/params.ts";
 import { Rein } from "../models/rein.ts";
@@ -142,6 +142,16 @@ export class Learner {
     return names.map((n) => this.groups[group].params.get(n));
   }
 
+  /**
+   * The pre-norm CLS token after the last block (and Rein): `[B, H, W, 3]`
+   * -> `[B, D]`; the last block runs for the CLS query only.
+   */
+  #cls(images: Tensor, hook?: Rein): Tensor {
+    return tf.tidy(() =>
+      this.backbone.forwardCls(this.backbone.embed(images), hook)
+    );
+  }
+
   #head(group: number, name: string, features: Tensor): Tensor {
     const p = this.groups[group].params;
     return dense(features, p.get(`${name}.weight`), p.get(`${name}.bias`));
@@ -169,9 +179,7 @@ export class Learner {
 
     if (this.method === "linear") {
       // 1. Final-normed CLS of the frozen backbone (train_linear.py's features).
-      const features = this.backbone.normedCls(
-        this.backbone.forwardFeatures(images),
-      );
+      const features = this.backbone.norm(this.#cls(images));
       const { value, grads: g } = tf.variableGrads(() => {
         const logits = this.#head(0, "linear", features);
         outputs.logits.lpm = read(logits);
@@ -184,8 +192,8 @@ export class Learner {
 
     if (this.method === "rein") {
       const { value, grads: g } = tf.variableGrads(() => {
-        const tokens = this.backbone.forwardFeatures(images, this.#rein1);
-        const logits = this.#head(0, "linear_rein", Dinov2.cls(tokens));
+        const cls = this.#cls(images, this.#rein1);
+        const logits = this.#head(0, "linear_rein", cls);
         outputs.logits.rein = read(logits);
         return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
       }, this.#vars(0, [...REIN_USED, ...HEAD("linear_rein")]));
@@ -197,7 +205,7 @@ export class Learner {
     // CUFIT.
     // 1. Shared: patch/position embedding, and the no-Rein CLS (no gradient).
     const embedded = this.backbone.embed(images);
-    const cls0 = Dinov2.cls(this.backbone.forwardTokens(embedded));
+    const cls0 = this.backbone.forwardCls(embedded);
     // 2. LPM's agreement mask a1 from the current linear probe.
     const o0 = read(this.#head(0, "linear", cls0));
     const a1 = agreement(o0, labels, k);
@@ -209,8 +217,8 @@ export class Learner {
         const l0 = tf.mean(
           perSampleCrossEntropy(this.#head(0, "linear", cls0), y),
         );
-        const tokens = this.backbone.forwardTokens(embedded, this.#rein1);
-        const logits1 = this.#head(0, "linear_rein", Dinov2.cls(tokens));
+        const cls1 = this.backbone.forwardCls(embedded, this.#rein1);
+        const logits1 = this.#head(0, "linear_rein", cls1);
         const l1 = tf.mean(tf.mul(a1t, perSampleCrossEntropy(logits1, y)));
         o1 = read(logits1);
         outputs.losses.linear = l0.dataSync()[0];
@@ -225,8 +233,8 @@ export class Learner {
     const a2t = tf.tensor1d(a2, "float32");
     // 5. Model 2: mean(a2 * CE(o2)).
     const step2 = tf.variableGrads(() => {
-      const tokens = this.backbone.forwardTokens(embedded, this.#rein2);
-      const logits2 = this.#head(1, "linear_rein", Dinov2.cls(tokens));
+      const cls2 = this.backbone.forwardCls(embedded, this.#rein2);
+      const logits2 = this.#head(1, "linear_rein", cls2);
       outputs.logits.lam = read(logits2);
       return tf.mean(
         tf.mul(a2t, perSampleCrossEntropy(logits2, y)),
@@ -264,8 +272,7 @@ export class Learner {
    */
   features(images: Tensor): Float32Array {
     return tidyHost(() =>
-      this.backbone.normedCls(this.backbone.forwardFeatures(images))
-        .dataSync() as Float32Array
+      this.backbone.norm(this.#cls(images)).dataSync() as Float32Array
     );
   }
 
@@ -315,29 +322,29 @@ export class Learner {
       const out: Partial<Record<ModuleName, Float32Array>> = {};
       const read = (t: Tensor) => t.dataSync() as Float32Array;
       if (this.method === "linear") {
-        const tokens = this.backbone.forwardFeatures(images);
         out.lpm = read(
-          this.#head(0, "linear", this.backbone.normedCls(tokens)),
+          this.#head(0, "linear", this.backbone.norm(this.#cls(images))),
         );
       } else if (this.method === "rein") {
-        const tokens = this.backbone.forwardFeatures(images, this.#rein1);
-        out.rein = read(this.#head(0, "linear_rein", Dinov2.cls(tokens)));
+        out.rein = read(
+          this.#head(0, "linear_rein", this.#cls(images, this.#rein1)),
+        );
       } else {
         const embedded = this.backbone.embed(images);
-        const cls0 = Dinov2.cls(this.backbone.forwardTokens(embedded));
+        const cls0 = this.backbone.forwardCls(embedded);
         out.lpm = read(this.#head(0, "linear", cls0));
         out.iam = read(
           this.#head(
             0,
             "linear_rein",
-            Dinov2.cls(this.backbone.forwardTokens(embedded, this.#rein1)),
+            this.backbone.forwardCls(embedded, this.#rein1),
           ),
         );
         out.lam = read(
           this.#head(
             1,
             "linear_rein",
-            Dinov2.cls(this.backbone.forwardTokens(embedded, this.#rein2)),
+            this.backbone.forwardCls(embedded, this.#rein2),
           ),
         );
       }
