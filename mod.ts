@@ -28,6 +28,13 @@ export {
   BACKENDS,
   initBackend,
 } from "./lib/backend/backend.ts";
+export {
+  activeNativeKernels,
+  NATIVE_KERNEL_NAMES,
+  registerNativeKernels,
+  unregisterNativeKernels,
+} from "./lib/backend/native/kernels.ts";
+export { loadOpenBlas, type OpenBlas } from "./lib/backend/native/openblas.ts";
 
 // Weights.
 export { f32, type HostTensor } from "./lib/weights/host_tensor.ts";
@@ -115,6 +122,17 @@ export {
   evaluationSummary,
   lastEpochsMean,
 } from "./lib/train/metrics.ts";
+
+// The demo.
+export {
+  ConfirmationNeededError,
+  DEMO_WEIGHTS,
+  type DemoOptions,
+  type DemoResult,
+  runDemo,
+} from "./lib/demo/demo.ts";
+export { renderReport, writeReport } from "./lib/demo/report.ts";
+export { pretrainBackbone, writeBackbone } from "./lib/demo/pretrain.ts";
 
 // Reference parity.
 export { parityPassed, runParity } from "./lib/parity/run.ts";

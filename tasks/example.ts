@@ -6,15 +6,18 @@
  * only into `runs/example/` (replaced on every run).
  *
  * ```sh
- * deno run --allow-read=. --allow-write=runs --allow-env --allow-ffi tasks/example.ts
+ * deno task example
  * ```
  *
  * @module
  */
-// These come from mod.ts once it exports them.
-import { DEMO_WEIGHTS, runDemo } from "../lib/demo/demo.ts";
-import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
-import { train } from "../lib/train/trainer.ts";
+import {
+  DEMO_WEIGHTS,
+  loadDatasetConfig,
+  resolveConfig,
+  runDemo,
+  train,
+} from "../mod.ts";
 
 const out = "runs/example";
 await Deno.remove(out, { recursive: true }).catch(() => {}); // start fresh
