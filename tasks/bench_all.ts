@@ -5,8 +5,10 @@
  * configuration (runs interleaved, so that load on a shared machine spreads
  * over all of them), then rewrites the table file atomically.
  *
- * Configurations: `best` (`--backend auto`), `wasm` (`--backend wasm
- * --no-native`, tfjs's own kernels), `cpu` (`--backend cpu`, with OpenBLAS).
+ * Configurations: `best` (`--backend auto`), `avx512` (the same with
+ * `OPENBLAS_CORETYPE=SkylakeX`: only on CPUs with AVX-512), `wasm`
+ * (`--backend wasm --no-native`, tfjs's own kernels), `cpu` (`--backend cpu`,
+ * with OpenBLAS).
  *
  * @module
  */
@@ -24,8 +26,21 @@ import {
 /** The permissions `deno task bench` runs with (from the repository root). */
 export const BENCH_PERMISSIONS = ["--allow-read=.", "--allow-ffi"];
 
-const CONFIGS: Record<string, { label: string; args: string[] }> = {
+interface BenchConfig {
+  label: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+const CONFIGS: Record<string, BenchConfig> = {
   best: { label: "best", args: ["--backend", "auto"] },
+  // OpenBLAS 0.3.21 does not know Zen 4/5 and falls back to its AVX2
+  // (Haswell) kernels; forcing the AVX-512 ones needs a CPU that has them.
+  avx512: {
+    label: "best, OPENBLAS_CORETYPE=SkylakeX",
+    args: ["--backend", "auto"],
+    env: { OPENBLAS_CORETYPE: "SkylakeX" },
+  },
   wasm: { label: "wasm only", args: ["--backend", "wasm", "--no-native"] },
   cpu: { label: "cpu + OpenBLAS", args: ["--backend", "cpu"] },
 };
@@ -70,12 +85,13 @@ function quote(arg: string): string {
 /** Runs one bench subprocess and returns its contract line. */
 export async function runBenchProcess(
   args: string[],
-  options: { timeoutS?: number } = {},
+  options: { timeoutS?: number; env?: Record<string, string> } = {},
 ): Promise<BenchResult> {
   const full = ["run", ...BENCH_PERMISSIONS, BENCH, ...args, "--json"];
   const child = new Deno.Command("deno", {
     args: full,
     cwd: ROOT,
+    env: options.env,
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout((options.timeoutS ?? 1800) * 1000),
@@ -104,7 +120,7 @@ export async function main(args: string[]): Promise<number> {
       ).default([...BENCH_METHODS]),
     )
     .addOption(
-      new Option("--configs <list>", "configurations: best, wasm, cpu")
+      new Option("--configs <list>", "configurations: best, avx512, wasm, cpu")
         .argParser(list("--configs", Object.keys(CONFIGS)))
         .default(["best", "wasm"]),
     )
@@ -185,7 +201,7 @@ export async function main(args: string[]): Promise<number> {
         console.error(
           `run ${round + 1}/${p.repeat}: ${method}, ${CONFIGS[p.name].label}`,
         );
-        const r = await runBenchProcess(args);
+        const r = await runBenchProcess(args, { env: CONFIGS[p.name].env });
         console.error(
           `  ${r.images_per_s} images/s, peak RSS ${r.peak_rss_mb} MB (${r.backend})`,
         );

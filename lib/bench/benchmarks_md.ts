@@ -131,7 +131,10 @@ export function renderBenchmarks(
   lines.push(
     "",
     "Configurations: `best` is `--backend auto` (the wasm backend with OpenBLAS",
-    "matmul kernels when the library is installed); `wasm only` is",
+    "matmul kernels when the library is installed); `best,",
+    "OPENBLAS_CORETYPE=SkylakeX` is the same with OpenBLAS forced onto its",
+    "AVX-512 kernels (OpenBLAS 0.3.21 does not know Zen 4/5 CPUs and picks its",
+    "AVX2 ones; never force them on a CPU without AVX-512); `wasm only` is",
     "`--backend wasm --no-native` (tfjs's own WebAssembly kernels, what runs",
     "where OpenBLAS is missing); `cpu + OpenBLAS` is `--backend cpu`.",
     "",
