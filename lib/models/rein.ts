@@ -86,6 +86,16 @@ export class Rein implements BlockHook {
   }
 }
 
+/**
+ * Sums over the rows of a `[R, D]` matrix as `ones[1, R] @ x`: tfjs-wasm's
+ * axis-0 sum transposes first and takes ~25x as long (3.2 vs 0.13 ms at
+ * [1024, 384]). `[R, D]` -> `[D]`
+ */
+function columnSums(x: Tensor): Tensor {
+  const [rows, cols] = x.shape as number[];
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, rows]), x), [cols]));
+}
+
 interface ReinForward {
   feats: Tensor; // [R, D]
   attn: Tensor; // [R, M]
@@ -142,7 +152,7 @@ function reinBackward(
     // deltaF = mixed @ w2^T + b2
     const dMixed = tf.matMul(dDeltaF, w2);
     const dW2 = matMulFast(dDeltaF, mixed, { transposeA: true });
-    const dB2 = tf.sum(dDeltaF, 0);
+    const dB2 = columnSums(dDeltaF);
     // mixed = attn[:, 1:] @ t2f + feats
     const attn1 = tf.slice(attn, [0, 1], [-1, m - 1]);
     const dAttn1 = matMulFast(dMixed, t2f, { transposeB: true }); // [R, M-1]
@@ -152,7 +162,7 @@ function reinBackward(
     const dW1 = matMulFast(dT2f, tf.slice(tokens, [1, 0], [m - 1, d]), {
       transposeA: true,
     });
-    const dB1 = tf.sum(dT2f, 0);
+    const dB1 = columnSums(dT2f);
     // attn = softmax(feats @ tokens^T / sqrt(D)); column 0 only normalizes.
     const dAttn = tf.concat([tf.zeros([b * (n - 1), 1]), dAttn1], 1);
     const dLogits = tf.mul(
