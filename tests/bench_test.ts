@@ -206,9 +206,15 @@ Deno.test("bench:all rewrites the table file through a temporary file", async ()
     assert.equal(code, 0);
     const text = await Deno.readTextFile(out);
     assert.match(text, /^# Benchmarks/);
-    assert.match(text, /\| linear \| best \(1 x 1\) \|/);
-    assert.match(text, /\| rein \| best \(1 x 1\) \|/);
+    assert.match(text, /\| linear +\| best \(1 x 1\) +\|/);
+    assert.match(text, /\| rein +\| best \(1 x 1\) +\|/);
     assert.match(text, /2 images of 28 x 28 px/);
+    const check = await new Deno.Command("deno", {
+      args: ["fmt", "--check", out],
+      cwd: dir,
+      stderr: "piped",
+    }).output();
+    assert.equal(check.code, 0, "the table file passes deno fmt --check");
     assert.deepEqual(
       [...Deno.readDirSync(dir)].map((e) => e.name),
       ["BENCHMARKS.md"],
