@@ -124,3 +124,61 @@ Deno.test("Dinov2.toHost() of a trainable backbone gives back the weights it was
   assert.throws(() => frozen.variables(), /frozen/);
   frozen.dispose();
 });
+
+/** max |a - b| and max |b| of two tensors' values. */
+function diff(a: tf.Tensor, b: tf.Tensor): { maxDiff: number; maxAbs: number } {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  assert.equal(x.length, y.length);
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < x.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+    maxAbs = Math.max(maxAbs, Math.abs(y[i]));
+  }
+  return { maxDiff, maxAbs };
+}
+
+for (const [dim, heads, depth, size] of [[24, 3, 3, 42], [32, 2, 2, 28]]) {
+  Deno.test(`frozen blocks' hand-written backward matches autograd (D${dim}, ${heads} heads, ${depth} blocks)`, () => {
+    const { variant, backbone } = tinyModel({
+      dim,
+      depth,
+      heads,
+      classes: 2,
+      seed: 3,
+    }, "linear");
+    const frozen = new Dinov2(variant, backbone);
+    const trainable = new Dinov2(variant, backbone, { trainable: true }); // plain tfjs autograd
+    const x = nhwc([2, size, size, 3], 7);
+    const tokens = frozen.embed(x);
+    const r = tf.randomNormal(tokens.shape, 0, 1, "float32", 4);
+    const grad = (m: Dinov2) =>
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.forwardTokens(t), r)))(tokens);
+    const g = diff(grad(frozen), grad(trainable));
+    assert.ok(
+      g.maxDiff <= 1e-5 * Math.max(1, g.maxAbs),
+      `gradient ${g.maxDiff} vs ${g.maxAbs}`,
+    );
+    const f = diff(
+      frozen.forwardTokens(tokens),
+      trainable.forwardTokens(tokens),
+    );
+    assert.ok(
+      f.maxDiff <= 1e-5 * Math.max(1, f.maxAbs),
+      `forward ${f.maxDiff}`,
+    );
+    // The CLS-only last block gives the CLS row of the full forward, with and without a hook.
+    const c = diff(
+      frozen.forwardCls(tokens),
+      Dinov2.cls(frozen.forwardTokens(tokens)),
+    );
+    assert.ok(
+      c.maxDiff <= 1e-5 * Math.max(1, c.maxAbs),
+      `forwardCls ${c.maxDiff}`,
+    );
+    tf.dispose([x, tokens, r]);
+    frozen.dispose();
+    trainable.dispose();
+  });
+}

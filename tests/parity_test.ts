@@ -121,3 +121,24 @@ Deno.test("parity task exits non-zero when a golden is off", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "runParity() also holds on the pure wasm kernels (no OpenBLAS)",
+  ignore: !hasShared,
+  fn: async () => {
+    const { registerNativeKernels, unregisterNativeKernels } = await import(
+      "../lib/backend/native/kernels.ts"
+    );
+    const removed = unregisterNativeKernels("wasm");
+    try {
+      const report = await runParity(SHARED);
+      const failures = report.comparisons.filter((c) => !c.ok).map((c) =>
+        c.key
+      );
+      assert.deepEqual(failures, []);
+      assert.ok(parityPassed(report));
+    } finally {
+      if (removed.length > 0) registerNativeKernels("wasm");
+    }
+  },
+});

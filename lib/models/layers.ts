@@ -149,12 +149,20 @@ export function dense(x: Tensor, w: Tensor, b?: Tensor): Tensor {
     const inDim = x.shape[x.shape.length - 1];
     const outDim = (w.shape as number[])[0];
     const flat = tf.reshape(x, [-1, inDim]) as Tensor2D;
-    const y = tf.fused.matMul({
-      a: flat,
-      b: w as Tensor2D,
-      transposeB: true,
-      bias: b,
-    });
+    // tfjs-wasm's own _FusedMatMul is wrong with a bias and a transposed b
+    // (4.22); there, add the bias separately.
+    const y = plainMatMulOperands()
+      ? (b
+        ? tf.add(matMulFast(flat, w, { transposeB: true }), b)
+        : matMulFast(flat, w, {
+          transposeB: true,
+        }))
+      : tf.fused.matMul({
+        a: flat,
+        b: w as Tensor2D,
+        transposeB: true,
+        bias: b,
+      });
     return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   });
 }
