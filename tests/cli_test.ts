@@ -170,7 +170,7 @@ Deno.test("parseTrainArgs() names the option and value of bad input", () => {
     ],
     [
       ["-d", "nope"],
-      /^Dataset config "nope" not found: .*known datasets: aptos, bloodmnist, ham10000, organcmnist, synthetic/,
+      /^Dataset config "nope" not found: .*known datasets: aptos, bloodmnist, demo, ham10000, organcmnist, synthetic/,
     ],
     [
       ["-d", "ham10000", "--bogus"],
