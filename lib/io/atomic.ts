@@ -16,19 +16,50 @@ export function siblingTempPath(path: string, tag = "tmp"): string {
   );
 }
 
+/** Writes every byte to an open file, looping over short writes. */
+export async function writeAll(
+  file: Deno.FsFile,
+  bytes: Uint8Array,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
 /**
- * Writes `data` to `path` through a temporary file and a rename; creates the
- * parent directory if needed and removes the temporary file on failure.
+ * Writes `data` to a new temporary file beside `path` and flushes it to disk;
+ * returns the temporary path (for callers that rename several files in turn).
+ */
+export async function writeTemp(
+  path: string,
+  data: Uint8Array | string,
+): Promise<string> {
+  const temp = siblingTempPath(path);
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : data;
+  try {
+    using file = await Deno.open(temp, { write: true, createNew: true });
+    await writeAll(file, bytes);
+    await file.syncData();
+  } catch (error) {
+    await removeQuietly(temp);
+    throw error;
+  }
+  return temp;
+}
+
+/**
+ * Writes `data` to `path` through a flushed temporary file and a rename, so
+ * a crash leaves the old file or the new one; creates the parent directory
+ * if needed and removes the temporary file on failure.
  */
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array | string,
 ): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = siblingTempPath(path);
+  const temp = await writeTemp(path, data);
   try {
-    if (typeof data === "string") await Deno.writeTextFile(temp, data);
-    else await Deno.writeFile(temp, data);
     await Deno.rename(temp, path);
   } catch (error) {
     await removeQuietly(temp);
@@ -291,7 +322,8 @@ async function isDirectory(path: string): Promise<boolean> {
   return (await statOrUndefined(path))?.isDirectory ?? false;
 }
 
-async function removeQuietly(path: string): Promise<void> {
+/** Removes a file or tree, ignoring one that is already gone. */
+export async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path, { recursive: true });
   } catch {

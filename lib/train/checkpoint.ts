@@ -27,7 +27,7 @@ import {
   writeSafetensors,
   type WriteSafetensorsOptions,
 } from "../weights/safetensors.ts";
-import { removeQuietly, tempPathFor, writeTemp } from "./_atomic.ts";
+import { removeQuietly, siblingTempPath, writeTemp } from "../io/atomic.ts";
 
 /** The `format` of checkpoint JSON files. */
 export const CHECKPOINT_FORMAT = "cufit-ts-checkpoint/1";
@@ -309,7 +309,7 @@ export async function saveCheckpoint(
 
   const paths = checkpointPaths(dir, tag);
   const write = options.writeSafetensors ?? writeSafetensors;
-  const stTemp = tempPathFor(paths.safetensors);
+  const stTemp = siblingTempPath(paths.safetensors);
   let jsonTemp: string | null = null;
   try {
     // 2. The tensors, flushed, then hashed as they lie on disk.

@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { sha256File, sha256Labels } from "../io/digest.ts";
 import type { TrainConfig } from "./config.ts";
 import { avgAccText, type EpochMetrics } from "./metrics.ts";
-import { writeAll, writeAtomic } from "./_atomic.ts";
+import { writeAll, writeFileAtomic } from "../io/atomic.ts";
 
 /** The `format` of `config.json` files this module writes. */
 export const RUN_FORMAT = "cufit-ts-run/1";
@@ -190,7 +190,7 @@ export async function createRunDir(
     },
   };
   await Deno.mkdir(dir, { recursive: true });
-  await writeAtomic(file, JSON.stringify(record, null, 2) + "\n");
+  await writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n");
   return dir;
 }
 
@@ -296,7 +296,7 @@ export async function keepMetricsThrough(
   epoch: number,
 ): Promise<EpochMetrics[]> {
   const kept = (await readMetrics(dir)).filter((r) => r.epoch <= epoch);
-  await writeAtomic(
+  await writeFileAtomic(
     join(dir, "metrics.jsonl"),
     kept.map((r) => JSON.stringify(r) + "\n").join(""),
   );
@@ -365,7 +365,7 @@ export async function writeAvgAcc(
   testAccs: readonly number[],
 ): Promise<string> {
   const text = avgAccText(testAccs);
-  await writeAtomic(join(dir, "avgacc.txt"), text);
+  await writeFileAtomic(join(dir, "avgacc.txt"), text);
   return text;
 }
 
