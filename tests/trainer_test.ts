@@ -334,3 +334,58 @@ Deno.test("evaluate and predict read a finished run", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train() names an unreadable image, or skips and reports it with skipBad", async () => {
+  const dir = await workspace();
+  try {
+    const sharp = (await import("sharp")).default;
+    for (const split of ["train", "test"]) {
+      for (const [i, cls] of ["a", "b", "c"].entries()) {
+        await Deno.mkdir(`${dir}/folder/${split}/${cls}`, { recursive: true });
+        for (const n of [0, 1]) {
+          await sharp({
+            create: {
+              width: 8,
+              height: 8,
+              channels: 3,
+              background: { r: 80 * i, g: 40 * n, b: 9 },
+            },
+          }).png().toFile(`${dir}/folder/${split}/${cls}/${n}.png`);
+        }
+      }
+    }
+    await Deno.writeTextFile(`${dir}/folder/train/b/broken.png`, "not a png");
+    const conf = {
+      epoch: 1,
+      id_dataset: `${dir}/folder`,
+      batch_size: 4,
+      save_path: `${dir}/runs/`,
+      num_classes: 3,
+      dataset: "image_folder",
+      resize: 32,
+      image_size: 28,
+    };
+    await Deno.writeTextFile(`${dir}/folder.json`, JSON.stringify(conf));
+    const cfg = (o: TrainOverrides) =>
+      resolveConfig("linear", loadDatasetConfig(`${dir}/folder.json`), {
+        weights: `${dir}/w.safetensors`,
+        backend: "wasm",
+        ...o,
+      });
+    await assert.rejects(
+      () => train(cfg({ save: "strict" }), quiet),
+      /broken\.png/,
+    );
+    const lines: string[] = [];
+    await train(cfg({ save: "lenient", skipBad: true }), {
+      ...quiet,
+      log: (l) => lines.push(l),
+    });
+    assert.ok(
+      lines.some((l) => /skipped 1 unreadable image\(s\).*broken\.png/.test(l)),
+      lines.join("\n"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -127,6 +127,10 @@ export function trainCommand(method: Method): Command {
       "--cache-features",
       "center-crop features computed once, much faster, not the reference's augmented behaviour; linear only",
     )
+    .option(
+      "--skip-bad",
+      "skip unreadable images (counted and reported) instead of stopping",
+    )
     .option("--data-root <dir>", "dataset folder, instead of id_dataset")
     .option(
       "--max-batches <n>",
@@ -188,7 +192,13 @@ function readMatrixFile(path: string, what: string): unknown {
   }
 }
 
-const SWITCHES = ["augment", "shuffle", "resume", "cacheFeatures"] as const;
+const SWITCHES = [
+  "augment",
+  "shuffle",
+  "resume",
+  "cacheFeatures",
+  "skipBad",
+] as const;
 
 /**
  * Parses `train:<method>` arguments (without the program name) into a

@@ -189,6 +189,8 @@ export interface TrainConfig {
   crop: number;
   /** Accelerator index (`-g`). */
   gpu: number;
+  /** Skip unreadable images (counted and reported) instead of stopping. */
+  skipBad: boolean;
   /** Stop each epoch after this many batches (smoke runs); `null` for all. */
   maxBatches: number | null;
 }
@@ -217,6 +219,7 @@ export const defaults = {
   backend: "auto",
   resume: false,
   cacheFeatures: false,
+  skipBad: false,
   resize: 256,
   crop: 224,
   gpu: 0,
@@ -261,6 +264,8 @@ export interface TrainOverrides {
   resume?: boolean;
   /** @default false */
   cacheFeatures?: boolean;
+  /** @default false */
+  skipBad?: boolean;
   /** @default the dataset file's `id_dataset` */
   dataRoot?: string;
   /** @default null (every batch) */
@@ -607,6 +612,7 @@ export function resolveConfig(
     resize,
     crop,
     gpu: pick("gpu", defaults.gpu, (v, w) => integerAtLeast(v, 0, w))!,
+    skipBad: pick("skipBad", defaults.skipBad, boolean)!,
     maxBatches: pick(
       "maxBatches",
       defaults.maxBatches,
@@ -635,6 +641,7 @@ const OVERRIDE_KEYS: Record<keyof TrainOverrides, true> = {
   shuffle: true,
   resume: true,
   cacheFeatures: true,
+  skipBad: true,
   dataRoot: true,
   maxBatches: true,
 };

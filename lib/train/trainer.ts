@@ -380,6 +380,7 @@ export function makeLoaders(
     augment: config.augment,
     transform,
     prefetch: options.prefetch ?? 2,
+    skipBad: config.skipBad,
   });
   const testLoader = new BatchLoader(test, {
     batchSize: config.batchSize,
@@ -387,6 +388,7 @@ export function makeLoaders(
     augment: false,
     transform,
     prefetch: options.prefetch ?? 2,
+    skipBad: config.skipBad,
   });
   return { trainLoader, testLoader };
 }
@@ -483,6 +485,7 @@ export async function train(
     const selectors = SELECTORS[config.method];
     const k = config.dataset.numClasses;
     let epochsRun = 0;
+    let reportedSkips = 0;
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
       if (
         options.stopAfterEpochs !== undefined &&
@@ -598,6 +601,19 @@ export async function train(
       await appendMetrics(runDir, record);
       await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
       log(formatEpochLine(record, { epochs: config.epochs }));
+      const skipped = trainLoader.skipped + testLoader.skipped;
+      if (skipped > reportedSkips) {
+        const all = [
+          ...trainLoader.skippedSamples,
+          ...testLoader.skippedSamples,
+        ];
+        log(
+          `skipped ${skipped} unreadable image(s) so far (--skip-bad), e.g. ${
+            all[0]
+          }`,
+        );
+        reportedSkips = skipped;
+      }
       options.onEpoch?.(record);
       epochsRun++;
     }
