@@ -81,12 +81,23 @@ function localPackageExists(pkg: string): boolean {
 
 async function loadNodeBackend(
   name: "tensorflow-gpu" | "tensorflow",
+  gpu?: number,
 ): Promise<void> {
   const pkg = NODE_PACKAGES[name];
   // Import only what is installed: a dynamic import of a missing npm package
   // would make Deno try to download it (and skip its install script).
   if (!localPackageExists(pkg)) {
     throw new BackendUnavailableError(installHint(name));
+  }
+  // The reference's `-g N`: libtensorflow reads the visible devices once, at load.
+  if (name === "tensorflow-gpu" && gpu !== undefined) {
+    try {
+      if (!Deno.env.get("CUDA_VISIBLE_DEVICES")) {
+        Deno.env.set("CUDA_VISIBLE_DEVICES", String(gpu));
+      }
+    } catch {
+      // No --allow-env: the default device stays.
+    }
   }
   try {
     await import(pkg);
@@ -121,6 +132,12 @@ export interface InitBackendOptions {
   native?: boolean;
   /** Where progress lines go. @default console.error */
   log?: (line: string) => void;
+  /**
+   * GPU index for `tensorflow-gpu` (sets `CUDA_VISIBLE_DEVICES` unless it is
+   * already set).
+   * @default the first GPU
+   */
+  gpu?: number;
 }
 
 /**
@@ -139,11 +156,11 @@ export async function initBackend(
   const log = options.log ?? ((line: string) => console.error(line));
   let chosen: Exclude<BackendName, "auto">;
   if (name === "auto") {
-    chosen = await pickAuto();
+    chosen = await pickAuto(options.gpu);
   } else {
     chosen = name;
     if (name === "tensorflow-gpu" || name === "tensorflow") {
-      await loadNodeBackend(name);
+      await loadNodeBackend(name, options.gpu);
     } else if (name === "wasm") await loadWasmBackend();
     else if (!(await tf.setBackend("cpu"))) {
       throw new BackendUnavailableError('The "cpu" backend did not initialize');
@@ -179,11 +196,11 @@ export async function initBackend(
   return info;
 }
 
-async function pickAuto(): Promise<Exclude<BackendName, "auto">> {
+async function pickAuto(gpu?: number): Promise<Exclude<BackendName, "auto">> {
   for (const candidate of ["tensorflow-gpu", "tensorflow"] as const) {
     if (!localPackageExists(NODE_PACKAGES[candidate])) continue;
     try {
-      await loadNodeBackend(candidate);
+      await loadNodeBackend(candidate, gpu);
       return candidate;
     } catch {
       // Installed but unusable (no libtensorflow, no --allow-ffi): next one.

@@ -403,7 +403,8 @@ export async function train(
 ): Promise<TrainResult> {
   const started = performance.now();
   const log = options.log ?? ((line: string) => console.log(line));
-  const backend = options.backend ?? await initBackend(config.backend, { log });
+  const backend = options.backend ??
+    await initBackend(config.backend, { log, gpu: config.gpu });
   const { train: trainSet, test: testSet } = await openDatasets(config);
   const noisy = noisyTrainLabels(config, trainSet);
   log(
