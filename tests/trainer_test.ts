@@ -389,3 +389,70 @@ Deno.test("train() names an unreadable image, or skips and reports it with skipB
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train:cufit killed with SIGKILL mid-run and resumed ends like an uninterrupted run", async () => {
+  const dir = await workspace({ epoch: "8" });
+  try {
+    const root = new URL("..", import.meta.url).pathname;
+    const args = (save: string, ...extra: string[]) => [
+      "run",
+      "-A",
+      `${root}tasks/train_cufit.ts`,
+      "-d",
+      `${dir}/synthetic.json`,
+      "--weights",
+      `${dir}/w.safetensors`,
+      "--backend",
+      "wasm",
+      "-s",
+      save,
+      ...extra,
+    ];
+    const quietly = { stdout: "null", stderr: "null" } as const;
+    // 1. Kill as soon as the first epoch's checkpoint is in place.
+    const child = new Deno.Command("deno", { args: args("killed"), ...quietly })
+      .spawn();
+    const last = `${dir}/runs/killed/last.json`;
+    for (let i = 0; i < 600; i++) {
+      try {
+        await Deno.stat(last);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const linesAtKill = Deno.readTextFileSync(
+      `${dir}/runs/killed/metrics.jsonl`,
+    ).trim().split("\n");
+    assert.ok(linesAtKill.length < 8, "the run was killed before it finished");
+    // 2. Resume it, and run the same config uninterrupted.
+    const resumed = await new Deno.Command("deno", {
+      args: args("killed", "--resume"),
+      ...quietly,
+    })
+      .output();
+    assert.equal(resumed.code, 0);
+    const full = await new Deno.Command("deno", {
+      args: args("full"),
+      ...quietly,
+    }).output();
+    assert.equal(full.code, 0);
+    const metrics = (name: string) =>
+      Deno.readTextFileSync(`${dir}/runs/${name}/metrics.jsonl`).trim().split(
+        "\n",
+      ).map((l) => {
+        const { seconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l);
+        return rest;
+      });
+    assert.equal(metrics("killed").length, 8);
+    assert.deepEqual(metrics("killed"), metrics("full"));
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/runs/killed/last.safetensors`),
+      await Deno.readFile(`${dir}/runs/full/last.safetensors`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
