@@ -127,7 +127,7 @@ export interface InitBackendOptions {
   /**
    * Replace matmul-heavy kernels of the wasm/cpu backends with OpenBLAS
    * when the library is found (needs `--allow-ffi`).
-   * @default true
+   * @default true, unless the environment sets `CUFIT_NATIVE=0`
    */
   native?: boolean;
   /** Where progress lines go. @default console.error */
@@ -175,8 +175,13 @@ export async function initBackend(
     tfjsVersion: tf.version.tfjs,
   };
   if (chosen === "wasm" || chosen === "cpu") {
-    if (options.native === false) {
+    if ((options.native ?? nativeFromEnv()) === false) {
       info.nativeReason = "disabled";
+      // Kernels registered by an earlier call in this process go too.
+      await import("./native/kernels.ts").then((n) =>
+        n.unregisterNativeKernels(chosen)
+      )
+        .catch(() => {});
     } else {
       const native = await tryNativeKernels(chosen);
       info.nativeKernels = native.active;
@@ -194,6 +199,16 @@ export async function initBackend(
     }, tfjs ${info.tfjsVersion}${nativeNote}`,
   );
   return info;
+}
+
+/** `CUFIT_NATIVE=0` (or `off`, `false`) turns native kernels off; unset or unreadable: on. */
+function nativeFromEnv(): boolean {
+  try {
+    const v = Deno.env.get("CUFIT_NATIVE")?.toLowerCase();
+    return !(v === "0" || v === "off" || v === "false");
+  } catch {
+    return true;
+  }
 }
 
 async function pickAuto(gpu?: number): Promise<Exclude<BackendName, "auto">> {
