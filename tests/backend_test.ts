@@ -52,11 +52,13 @@ Deno.test("initBackend('cpu') works without native kernels", async () => {
 Deno.test("CUFIT_NATIVE=0 turns the native kernels off", async () => {
   Deno.env.set("CUFIT_NATIVE", "0");
   try {
-        await initBackend("wasm", { log: () => {}, native: true });
+    await initBackend("wasm", { log: () => {}, native: true });
     const info = await initBackend("wasm", { log: () => {} });
     assert.deepEqual(info.nativeKernels, []);
     assert.equal(info.nativeReason, "disabled");
-    const { activeNativeKernels } = await import("../lib/backend/native/kernels.ts");
+    const { activeNativeKernels } = await import(
+      "../lib/backend/native/kernels.ts"
+    );
     assert.deepEqual(activeNativeKernels("wasm"), []);
   } finally {
     Deno.env.delete("CUFIT_NATIVE");
