@@ -67,6 +67,49 @@ function qkvThirds(parts: Tensor[], axis: number): Tensor[] {
   return parts.length === 3 ? parts : tf.split(parts[0], 3, axis);
 }
 
+/** `[BN, D]` -> `[BK, N, d]`: one row of attention inputs per head. */
+function splitHeads(t: Tensor, b: number, n: number, heads: number): Tensor {
+  const d = (t.shape as number[])[1] / heads;
+  return tf.reshape(
+    tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]),
+    [b * heads, n, d],
+  );
+}
+
+/** The MLP half of a block: `x1 + ls2 * fc2(gelu(fc1(norm2(x1))))`, rows of `[R, D]`. */
+function mlpForward(
+  blk: BlockWeights,
+  x1: Tensor,
+  keep: boolean,
+): { y: Tensor; xhat2: Tensor; rstd2: Tensor; geluSlope?: Tensor } {
+  const ln2 = layerNormStats(x1);
+  const hidden = denseT(
+    tf.add(tf.mul(ln2.xhat, blk.norm2W), blk.norm2B),
+    blk.fc1T,
+    blk.fc1B,
+  );
+  const act = geluParts(hidden, { derivative: keep });
+  const y = tf.add(x1, tf.mul(denseT(act.y, blk.fc2T, blk.fc2B), blk.ls2));
+  return { y, xhat2: ln2.xhat, rstd2: ln2.rstd, geluSlope: act.dydx };
+}
+
+/** The gradient of {@linkcode mlpForward} with respect to `x1`, rows of `[R, D]`. */
+function mlpBackward(
+  blk: BlockWeights,
+  dy: Tensor,
+  xhat2: Tensor,
+  rstd2: Tensor,
+  geluSlope: Tensor,
+): Tensor {
+  const byT = (a: Tensor, w: Tensor) => matMulFast(a, w, { transposeB: true });
+  const dAct = byT(tf.mul(dy, blk.ls2), blk.fc2T); // [R, F]
+  const dNorm2 = byT(tf.mul(dAct, geluSlope), blk.fc1T);
+  return tf.add(
+    dy,
+    layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
+  );
+}
+
 function hostToTensor(t: HostTensor): Tensor {
   return tf.tensor(t.data as Float32Array, t.shape, "float32");
 }
@@ -256,18 +299,7 @@ export class Dinov2 {
     const wT = qkvThirds(blk.qkvT, 1);
     const bias = qkvThirds(blk.qkvB, 0);
     const [q, k, v] = [0, 1, 2].map((j) =>
-      tf.reshape(
-        tf.transpose(
-          tf.reshape(denseT(normed1, wT[j], bias[j]), [
-            b,
-            n,
-            numHeads,
-            headDim,
-          ]),
-          [0, 2, 1, 3],
-        ),
-        [b * numHeads, n, headDim],
-      )
+      splitHeads(denseT(normed1, wT[j], bias[j]), b, n, numHeads)
     );
     const qs = tf.mul(q, 1 / Math.sqrt(headDim));
     const probs = tf.softmax(matMulFast(qs, k, { transposeB: true }), -1); // [BK, N, N]
@@ -279,28 +311,23 @@ export class Dinov2 {
     const attnOut = denseT(merged, blk.projT, blk.projB);
     const x1 = tf.add(flat, tf.mul(attnOut, blk.ls1));
     // MLP. [BN, D] -> [BN, F] -> [BN, D]
-    const ln2 = layerNormStats(x1);
-    const hidden = denseT(
-      tf.add(tf.mul(ln2.xhat, blk.norm2W), blk.norm2B),
-      blk.fc1T,
-      blk.fc1B,
-    );
-    const act = geluParts(hidden, { derivative: keep });
-    const out = tf.add(x1, tf.mul(denseT(act.y, blk.fc2T, blk.fc2B), blk.ls2));
-    const y = tf.reshape(out, [b, n, embedDim]);
+    const mlp = mlpForward(blk, x1, keep);
+    const y = tf.reshape(mlp.y, [b, n, embedDim]);
     if (!keep) return { y };
-    const saved = [
-      ln1.xhat,
-      ln1.rstd,
-      qs,
-      k,
-      v,
-      probs,
-      ln2.xhat,
-      ln2.rstd,
-      act.dydx!,
-    ];
-    return { y, saved };
+    return {
+      y,
+      saved: [
+        ln1.xhat,
+        ln1.rstd,
+        qs,
+        k,
+        v,
+        probs,
+        mlp.xhat2,
+        mlp.rstd2,
+        mlp.geluSlope!,
+      ],
+    };
   }
 
   /** The gradient of block `i` with respect to its input. [B, N, D] -> [B, N, D] */
@@ -315,23 +342,10 @@ export class Dinov2 {
         matMulFast(a, w, { transposeB: true });
       const dyFlat = tf.reshape(dy, [b * n, embedDim]); // [BN, D]
       // MLP: y = x1 + ls2 * fc2(gelu(fc1(norm2(x1)))).
-      const dAct = byT(tf.mul(dyFlat, blk.ls2), blk.fc2T); // [BN, F]
-      const dNorm2 = byT(tf.mul(dAct, geluSlope), blk.fc1T);
-      const dx1 = tf.add(
-        dyFlat,
-        layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
-      );
+      const dx1 = mlpBackward(blk, dyFlat, xhat2, rstd2, geluSlope);
       // Attention: x1 = x + ls1 * proj(merge(softmax(qs k^T) v)).
       const dMerged = byT(tf.mul(dx1, blk.ls1), blk.projT);
-      const dCtx = tf.reshape(
-        tf.transpose(tf.reshape(dMerged, [b, n, numHeads, headDim]), [
-          0,
-          2,
-          1,
-          3,
-        ]),
-        [b * numHeads, n, headDim],
-      ); // [BK, N, d]
+      const dCtx = splitHeads(dMerged, b, n, numHeads); // [BK, N, d]
       const dProbs = matMulFast(dCtx, v, { transposeB: true }); // [BK, N, N]
       const dv = matMulFast(probs, dCtx, { transposeA: true });
       const dScores = tf.mul(
@@ -451,45 +465,29 @@ export class Dinov2 {
       headDim,
     ]);
     const [k, v] = [1, 2].map((j) =>
-      tf.reshape(
-        tf.transpose(
-          tf.reshape(denseT(normed1, wT[j], bias[j]), [
-            b,
-            n,
-            numHeads,
-            headDim,
-          ]),
-          [0, 2, 1, 3],
-        ),
-        [b * numHeads, n, headDim],
-      )
+      splitHeads(denseT(normed1, wT[j], bias[j]), b, n, numHeads)
     ); // each [BK, N, d]
     const qs = tf.mul(q, 1 / Math.sqrt(headDim));
     const probs = tf.softmax(matMulFast(qs, k, { transposeB: true }), -1); // [BK, 1, N]
     const merged = tf.reshape(tf.matMul(probs, v), [b, embedDim]); // [B, D]
     const attnOut = denseT(merged, blk.projT, blk.projB);
     const x1 = tf.add(clsRows(x), tf.mul(attnOut, blk.ls1)); // [B, D]
-    const ln2 = layerNormStats(x1);
-    const hidden = denseT(
-      tf.add(tf.mul(ln2.xhat, blk.norm2W), blk.norm2B),
-      blk.fc1T,
-      blk.fc1B,
-    );
-    const act = geluParts(hidden, { derivative: keep });
-    const y = tf.add(x1, tf.mul(denseT(act.y, blk.fc2T, blk.fc2B), blk.ls2));
-    if (!keep) return { y };
-    const saved = [
-      ln1.xhat,
-      ln1.rstd,
-      qs,
-      k,
-      v,
-      probs,
-      ln2.xhat,
-      ln2.rstd,
-      act.dydx!,
-    ];
-    return { y, saved };
+    const mlp = mlpForward(blk, x1, keep);
+    if (!keep) return { y: mlp.y };
+    return {
+      y: mlp.y,
+      saved: [
+        ln1.xhat,
+        ln1.rstd,
+        qs,
+        k,
+        v,
+        probs,
+        mlp.xhat2,
+        mlp.rstd2,
+        mlp.geluSlope!,
+      ],
+    };
   }
 
   /** The gradient of {@linkcode Dinov2.clsBlock}: `[B, D]` -> `[B, N, D]`. */
@@ -511,12 +509,7 @@ export class Dinov2 {
       const asCls = (t: Tensor) =>
         tf.pad(tf.reshape(t, [b, 1, embedDim]), [[0, 0], [0, n - 1], [0, 0]]);
       // MLP of the CLS row.
-      const dAct = byT(tf.mul(dy, blk.ls2), blk.fc2T); // [B, F]
-      const dNorm2 = byT(tf.mul(dAct, geluSlope), blk.fc1T);
-      const dx1 = tf.add(
-        dy,
-        layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
-      ); // [B, D]
+      const dx1 = mlpBackward(blk, dy, xhat2, rstd2, geluSlope); // [B, D]
       // Attention of the CLS query over all tokens.
       const dCtx = tf.reshape(byT(tf.mul(dx1, blk.ls1), blk.projT), [
         b * numHeads,
