@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readAt } from "./read_at.ts";
 
 /** One member as described by the central directory. */
 export interface ZipEntry {
@@ -49,21 +50,6 @@ const SIG_ZIP64_EOCD = 0x06064b50;
 const EOCD_SIZE = 22;
 const MAX_COMMENT = 0xffff;
 const CHUNK = 1 << 20;
-
-async function readAt(
-  file: Deno.FsFile,
-  position: number,
-  bytes: Uint8Array,
-): Promise<number> {
-  await file.seek(position, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < bytes.length) {
-    const n = await file.read(bytes.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return got;
-}
 
 function u64(view: DataView, at: number, what: () => string): number {
   const v = view.getBigUint64(at, true);

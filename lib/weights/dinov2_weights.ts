@@ -12,6 +12,7 @@ import { fromHuggingFace, isHuggingFaceNaming } from "./hf_names.ts";
 import { readPth } from "./pth.ts";
 import { readSafetensors } from "./safetensors.ts";
 import { type DinoVariant, inferVariant, validateBackbone } from "./variant.ts";
+import { readAt } from "../io/read_at.ts";
 
 /** Container formats {@linkcode loadDinov2Weights} reads. */
 export type WeightsFormat = "pth" | "safetensors";
@@ -47,12 +48,7 @@ export async function detectWeightsFormat(
   using file = await Deno.open(path, { read: true });
   const size = (await file.stat()).size;
   const head = new Uint8Array(9);
-  let got = 0;
-  while (got < head.length) {
-    const n = await file.read(head.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
+  const got = await readAt(file, 0, head);
   if (
     got >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 &&
     head[3] === 4

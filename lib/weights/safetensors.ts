@@ -10,6 +10,7 @@
  */
 import type { HostTensor } from "./host_tensor.ts";
 import { sizeOf } from "./host_tensor.ts";
+import { readAt } from "../io/read_at.ts";
 
 /** One tensor's entry in a safetensors header. */
 export interface SafetensorsEntry {
@@ -75,22 +76,6 @@ function assertLittleEndian(): void {
       "Cannot use safetensors on this machine: it is big-endian, and tensors are stored little-endian",
     );
   }
-}
-
-/** Reads exactly `bytes.length` bytes at `position`; returns how many arrived. */
-async function readAt(
-  file: Deno.FsFile,
-  position: number,
-  bytes: Uint8Array,
-): Promise<number> {
-  await file.seek(position, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < bytes.length) {
-    const n = await file.read(bytes.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return got;
 }
 
 function parseHeader(
