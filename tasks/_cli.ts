@@ -6,6 +6,15 @@
  * @module
  */
 import { type Command, CommanderError } from "commander";
+import type { ProgressStream } from "../lib/io/progress.ts";
+
+/** What a task's `main` writes to, replaceable in tests. */
+export interface MainOptions {
+  /** Where result lines go. @default console.log */
+  print?: (line: string) => void;
+  /** Where progress bars go. @default Deno.stderr */
+  progress?: ProgressStream;
+}
 
 /**
  * Parses `args` (without the program name) with `program`. Returns false

@@ -13,28 +13,16 @@
  * @module
  */
 import { Command } from "commander";
-import { parseCommand, runTask } from "./_cli.ts";
+import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
 import { download } from "../lib/io/download.ts";
-import {
-  formatBytes,
-  Progress,
-  type ProgressStream,
-} from "../lib/io/progress.ts";
+import { formatBytes, Progress } from "../lib/io/progress.ts";
 import {
   MEDMNIST_BASE_URL,
   MEDMNIST_MD5,
   MEDMNIST_SIZES,
   medmnistSource,
 } from "../lib/prepare/sources.ts";
-
-/** Options of {@linkcode main}. */
-export interface MainOptions {
-  /** Where result lines go. @default console.log */
-  print?: (line: string) => void;
-  /** Where the progress bar goes. @default Deno.stderr */
-  progress?: ProgressStream;
-}
 
 /** Runs the CLI on `args` (without the program name); throws on bad input. */
 export async function main(

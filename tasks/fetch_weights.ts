@@ -23,15 +23,11 @@
  * @module
  */
 import { Command } from "commander";
-import { parseCommand, runTask } from "./_cli.ts";
+import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { download } from "../lib/io/download.ts";
-import {
-  formatBytes,
-  Progress,
-  type ProgressStream,
-} from "../lib/io/progress.ts";
+import { formatBytes, Progress } from "../lib/io/progress.ts";
 import {
   DINOV2_MODELS,
   dinov2Source,
@@ -39,14 +35,6 @@ import {
   type HfFileInfo,
   type WeightsSource,
 } from "../lib/prepare/sources.ts";
-
-/** Options of {@linkcode main}. */
-export interface MainOptions {
-  /** Where result lines go. @default console.log */
-  print?: (line: string) => void;
-  /** Where the progress bar goes. @default Deno.stderr */
-  progress?: ProgressStream;
-}
 
 /** Runs the CLI on `args` (without the program name); throws on bad input. */
 export async function main(

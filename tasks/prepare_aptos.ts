@@ -17,9 +17,9 @@
  * @module
  */
 import { Command } from "commander";
-import { parseCommand, runTask } from "./_cli.ts";
+import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
 import { join } from "node:path";
-import { Progress, type ProgressStream } from "../lib/io/progress.ts";
+import { Progress } from "../lib/io/progress.ts";
 import {
   APTOS_LAYOUT,
   APTOS_MANIFEST,
@@ -28,14 +28,6 @@ import {
   checkAptos,
   prepareAptos,
 } from "../lib/prepare/aptos.ts";
-
-/** Options of {@linkcode main}. */
-export interface MainOptions {
-  /** Where result lines go. @default console.log */
-  print?: (line: string) => void;
-  /** Where the progress bar goes. @default Deno.stderr */
-  progress?: ProgressStream;
-}
 
 /** Runs the CLI on `args` (without the program name); throws on bad input or a failed check. */
 export async function main(

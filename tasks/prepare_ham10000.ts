@@ -16,21 +16,13 @@
  * @module
  */
 import { Command } from "commander";
-import { parseCommand, runTask } from "./_cli.ts";
-import { Progress, type ProgressStream } from "../lib/io/progress.ts";
+import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
+import { Progress } from "../lib/io/progress.ts";
 import {
   HAM10000_CLASSES,
   HAM10000_MANIFEST,
   prepareHam10000,
 } from "../lib/prepare/ham10000.ts";
-
-/** Options of {@linkcode main}. */
-export interface MainOptions {
-  /** Where result lines go. @default console.log */
-  print?: (line: string) => void;
-  /** Where the progress bar goes. @default Deno.stderr */
-  progress?: ProgressStream;
-}
 
 /** Runs the CLI on `args` (without the program name); throws on bad input. */
 export async function main(
