@@ -44,6 +44,46 @@ async function workspace(extra: Record<string, unknown> = {}) {
 
 const quiet = { log: () => {}, progress: false };
 
+/**
+ * An ImageFolder of classes a, b, c (two small PNGs each, per split) under
+ * `dir/folder`, and `dir/folder.json` describing it with `numClasses`.
+ */
+async function imageFolder(dir: string, numClasses: number, batchSize: number) {
+  const sharp = (await import("sharp")).default;
+  for (const split of ["train", "test"]) {
+    for (const [i, cls] of ["a", "b", "c"].entries()) {
+      await Deno.mkdir(`${dir}/folder/${split}/${cls}`, { recursive: true });
+      for (const n of [0, 1]) {
+        await sharp({
+          create: {
+            width: 8,
+            height: 8,
+            channels: 3,
+            background: { r: 80 * i, g: 40 * n, b: 9 },
+          },
+        }).png().toFile(`${dir}/folder/${split}/${cls}/${n}.png`);
+      }
+    }
+  }
+  const conf = {
+    epoch: 1,
+    id_dataset: `${dir}/folder`,
+    batch_size: batchSize,
+    save_path: `${dir}/runs/`,
+    num_classes: numClasses,
+    dataset: "image_folder",
+    resize: 32,
+    image_size: 28,
+  };
+  await Deno.writeTextFile(`${dir}/folder.json`, JSON.stringify(conf));
+  return (o: TrainOverrides = {}) =>
+    resolveConfig("linear", loadDatasetConfig(`${dir}/folder.json`), {
+      weights: `${dir}/w.safetensors`,
+      backend: "wasm",
+      ...o,
+    });
+}
+
 function config(
   dir: string,
   method: "linear" | "rein" | "cufit",
@@ -192,35 +232,7 @@ Deno.test("train() refuses a label >= num_classes before training", async () => 
   const dir = await workspace();
   try {
     // An ImageFolder with three classes under a dataset file that says two.
-    const sharp = (await import("sharp")).default;
-    for (const split of ["train", "test"]) {
-      for (const cls of ["a", "b", "c"]) {
-        await Deno.mkdir(`${dir}/folder/${split}/${cls}`, { recursive: true });
-        await sharp({
-          create: { width: 8, height: 8, channels: 3, background: "#808080" },
-        })
-          .png().toFile(`${dir}/folder/${split}/${cls}/x.png`);
-      }
-    }
-    const conf = {
-      epoch: 1,
-      id_dataset: `${dir}/folder`,
-      batch_size: 2,
-      save_path: `${dir}/runs/`,
-      num_classes: 2,
-      dataset: "image_folder",
-      resize: 32,
-      image_size: 28,
-    };
-    await Deno.writeTextFile(`${dir}/folder.json`, JSON.stringify(conf));
-    const cfg = resolveConfig(
-      "linear",
-      loadDatasetConfig(`${dir}/folder.json`),
-      {
-        weights: `${dir}/w.safetensors`,
-        backend: "wasm",
-      },
-    );
+    const cfg = (await imageFolder(dir, 2, 2))();
     await assert.rejects(
       () => train(cfg, quiet),
       /has label 2, but num_classes is 2/,
@@ -338,40 +350,8 @@ Deno.test("evaluate and predict read a finished run", async () => {
 Deno.test("train() names an unreadable image, or skips and reports it with skipBad", async () => {
   const dir = await workspace();
   try {
-    const sharp = (await import("sharp")).default;
-    for (const split of ["train", "test"]) {
-      for (const [i, cls] of ["a", "b", "c"].entries()) {
-        await Deno.mkdir(`${dir}/folder/${split}/${cls}`, { recursive: true });
-        for (const n of [0, 1]) {
-          await sharp({
-            create: {
-              width: 8,
-              height: 8,
-              channels: 3,
-              background: { r: 80 * i, g: 40 * n, b: 9 },
-            },
-          }).png().toFile(`${dir}/folder/${split}/${cls}/${n}.png`);
-        }
-      }
-    }
+    const cfg = await imageFolder(dir, 3, 4);
     await Deno.writeTextFile(`${dir}/folder/train/b/broken.png`, "not a png");
-    const conf = {
-      epoch: 1,
-      id_dataset: `${dir}/folder`,
-      batch_size: 4,
-      save_path: `${dir}/runs/`,
-      num_classes: 3,
-      dataset: "image_folder",
-      resize: 32,
-      image_size: 28,
-    };
-    await Deno.writeTextFile(`${dir}/folder.json`, JSON.stringify(conf));
-    const cfg = (o: TrainOverrides) =>
-      resolveConfig("linear", loadDatasetConfig(`${dir}/folder.json`), {
-        weights: `${dir}/w.safetensors`,
-        backend: "wasm",
-        ...o,
-      });
     await assert.rejects(
       () => train(cfg({ save: "strict" }), quiet),
       /broken\.png/,
