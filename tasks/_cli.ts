@@ -50,7 +50,8 @@ export function parseCommand(
 
 /**
  * Runs a task's `main` as the program: its returned exit code (0 when it
- * returns nothing), or 1 with a one-line `<name>: <message>` on error.
+ * returns nothing), commander's own code for help and usage errors it has
+ * already printed, or 1 with a one-line `<name>: <message>` on any other error.
  */
 export async function runTask(
   name: string,
@@ -59,6 +60,10 @@ export async function runTask(
   try {
     Deno.exitCode = (await main()) ?? 0;
   } catch (err) {
+    if (err instanceof CommanderError) {
+      Deno.exitCode = err.exitCode;
+      return;
+    }
     console.error(`${name}: ${(err as Error).message}`);
     Deno.exitCode = 1;
   }

@@ -20,6 +20,7 @@ import {
   benchTrainStep,
 } from "../lib/bench/train_bench.ts";
 import type { Method } from "../lib/train/learner.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 
 function intArg(flag: string) {
   return (value: string): number => {
@@ -78,9 +79,8 @@ export async function main(args: string[]): Promise<number> {
     .addOption(hidden("--mlp <n>", "MLP hidden width"))
     .addOption(hidden("--classes <n>", "classes"))
     .addOption(hidden("--warmup <n>", "untimed steps"))
-    .addOption(hidden("--seed <n>", "seed"))
-    .exitOverride();
-  program.parse(args, { from: "user" });
+    .addOption(hidden("--seed <n>", "seed"));
+  if (!parseCommand(program, args)) return 0;
   const opts = program.opts<
     BenchOptions & {
       method: Method;
@@ -106,16 +106,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code?.startsWith("commander.")) {
-      Deno.exitCode = e.exitCode ?? 2;
-    } else {
-      console.error(`bench: ${e.message}`);
-      Deno.exitCode = 1;
-    }
-  }
-}
+if (import.meta.main) await runTask("bench", () => main(Deno.args));

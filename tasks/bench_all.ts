@@ -22,6 +22,7 @@ import {
   type BenchResult,
   parseBenchResult,
 } from "../lib/bench/train_bench.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 
 /** The permissions `deno task bench` runs with (from the repository root). */
 export const BENCH_PERMISSIONS = ["--allow-read=.", "--allow-ffi"];
@@ -182,9 +183,8 @@ export async function main(args: string[]): Promise<number> {
         "--bench-args <args>",
         "extra space-separated bench options (tests: a tiny model)",
       ).hideHelp(),
-    )
-    .exitOverride();
-  program.parse(args, { from: "user" });
+    );
+  if (!parseCommand(program, args)) return 0;
   const opts = program.opts<{
     methods: string[];
     configs: string[];
@@ -249,16 +249,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code?.startsWith("commander.")) {
-      Deno.exitCode = e.exitCode ?? 2;
-    } else {
-      console.error(`bench:all: ${e.message}`);
-      Deno.exitCode = 1;
-    }
-  }
-}
+if (import.meta.main) await runTask("bench:all", () => main(Deno.args));

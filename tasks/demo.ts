@@ -19,6 +19,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { BACKENDS } from "../lib/backend/backend.ts";
 import type { DemoOptions } from "../lib/demo/demo.ts";
+import { runTask } from "./_cli.ts";
 
 function parseRate(value: string): number {
   const n = Number(value);
@@ -167,4 +168,4 @@ function helpText(): string {
     "Real data: --data bloodmnist --weights data/weights/dinov2_vits14_pretrain.pth --yes\n";
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runTask("demo", () => main(Deno.args));

@@ -13,6 +13,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { type BackendName, BACKENDS } from "../lib/backend/backend.ts";
+import { runTask } from "./_cli.ts";
 
 /** The committed file the demo reads. */
 export const DEFAULT_OUT = "data/demo/backbone.safetensors";
@@ -96,4 +97,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runTask("pretrain:demo", () => main(Deno.args));
