@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
 import { loadAptos, parseAptosCsv } from "../lib/data/aptos.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const fixtures =
-  new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
+const fixtures = FIXTURES_URL.pathname;
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();

@@ -12,6 +12,7 @@ import { initBackend } from "../lib/backend/backend.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
 import { main, parseDemoArgs } from "../tasks/demo.ts";
 import { tinyModel } from "./_tiny.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
 await initBackend("wasm", { log: () => {} });
 
@@ -140,7 +141,7 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
 });
 
 Deno.test("runDemo() runs a real dataset config with reference weights and says so in the report", async () => {
-  const fixtures = new URL("../../shared/fixtures/reference/", import.meta.url);
+  const fixtures = FIXTURES_URL;
   const dir = await Deno.makeTempDir();
   try {
     // The reference's MedMNIST layout: <root>/bloodmnist.npz, 8 classes.

@@ -18,8 +18,9 @@ import {
   inferVariant,
   validateBackbone,
 } from "../lib/weights/variant.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url);
+const FIXTURES = FIXTURES_URL;
 const PTH = new URL("dinov2_backbone.pth", FIXTURES).pathname;
 const BACKBONE = new URL("dinov2_backbone.safetensors", FIXTURES).pathname;
 const REIN_MODEL = new URL("rein_model.safetensors", FIXTURES).pathname;

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { decodeImage, decodeImageBytes } from "../lib/data/image.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const fixtures =
-  new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
+const fixtures = FIXTURES_URL.pathname;
 
 /** A minimal PNG encoder, so that modes sharp does not write can be tested. */
 function png(

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { crc32 } from "../lib/io/zip.ts";
 import { loadMedmnist } from "../lib/data/medmnist.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const fixtures =
-  new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
+const fixtures = FIXTURES_URL.pathname;
 
 function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
   const dims = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { noiseParity } from "../lib/parity/noise.ts";
 import type { HostTensor } from "../lib/weights/host_tensor.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url)
+const FIXTURES = FIXTURES_URL
   .pathname;
 
 async function withFixture(

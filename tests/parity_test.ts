@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend/backend.ts";
 import { parityPassed, runParity } from "../lib/parity/run.ts";
 import { writeTinyFixtures } from "./_tiny.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const SHARED =
-  new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
+const SHARED = FIXTURES_URL.pathname;
 const hasShared = (() => {
   try {
     return Deno.statSync(SHARED + "rein_golden.safetensors").isFile;

@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { crc32 } from "../lib/io/zip.ts";
 import { readPth } from "../lib/weights/pth.ts";
 import { readSafetensors } from "../lib/weights/safetensors.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url);
+const FIXTURES = FIXTURES_URL;
 
 /** A stored (uncompressed) zip, as torch.save writes. */
 function storedZip(members: [string, Uint8Array][]): Uint8Array {

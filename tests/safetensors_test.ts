@@ -8,8 +8,9 @@ import {
   writeSafetensors,
 } from "../lib/weights/safetensors.ts";
 import type { HostTensor } from "../lib/weights/host_tensor.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url);
+const FIXTURES = FIXTURES_URL;
 const REIN_MODEL = new URL("rein_model.safetensors", FIXTURES).pathname;
 
 /** Builds a safetensors file by hand so tests control every byte. */

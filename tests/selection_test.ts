@@ -5,10 +5,11 @@ import {
   SelectionAccumulator,
   selectionStats,
 } from "../lib/train/selection.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
 const i32 = (xs: number[]) => Int32Array.from(xs);
 const u8 = (xs: number[]) => Uint8Array.from(xs);
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url);
+const FIXTURES = FIXTURES_URL;
 
 Deno.test("agreementMask() selects the samples whose prediction equals the label", () => {
   const mask = agreementMask(i32([0, 2, 1, 1]), i32([0, 1, 1, 2]));

@@ -10,9 +10,9 @@ import {
   toChw,
   trainTransform,
 } from "../lib/data/transforms.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const fixtures =
-  new URL("../../shared/fixtures/reference/", import.meta.url).pathname;
+const fixtures = FIXTURES_URL.pathname;
 
 function ramp(width: number, height: number, channels: 1 | 3): RawImage {
   const data = new Uint8Array(width * height * channels);

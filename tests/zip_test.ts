@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { crc32, openZip } from "../lib/io/zip.ts";
+import { FIXTURES_URL } from "./_fixtures.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/reference/", import.meta.url);
+const FIXTURES = FIXTURES_URL;
 
 interface Member {
   name: string;
