@@ -72,6 +72,10 @@ export async function main(args: string[]): Promise<number> {
       "--no-native",
       "keep the backend's own matmul kernels (no OpenBLAS)",
     )
+    .addOption(
+      new Option("--threads <n>", "CPU threads of the native kernels")
+        .argParser(intArg("--threads")),
+    )
     .option("--json", "print the result as one JSON line last")
     .addOption(hidden("--dim <n>", "token width"))
     .addOption(hidden("--depth <n>", "blocks"))

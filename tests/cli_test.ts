@@ -239,3 +239,16 @@ Deno.test("trainCommand() defines the same flags for the three methods", () => {
   assert.deepEqual(flags("rein"), flags("cufit"));
   assert.ok(flags("cufit").includes("-n, --noise <rate>"));
 });
+
+Deno.test("parseTrainArgs() takes --threads as a positive integer, every core by default", () => {
+  assert.equal(parseTrainArgs("cufit", ["-d", "demo"]).threads, null);
+  assert.equal(
+    parseTrainArgs("cufit", ["-d", "demo", "--threads", "2"]).threads,
+    2,
+  );
+  assert.throws(
+    () => parseTrainArgs("cufit", ["-d", "demo", "--threads", "0"]),
+    CliExit,
+    "--threads",
+  );
+});

@@ -138,6 +138,12 @@ export interface InitBackendOptions {
    * @default the first GPU
    */
   gpu?: number;
+  /**
+   * CPU threads for the native (OpenBLAS) kernels. The project sets the
+   * count itself, so `OPENBLAS_NUM_THREADS` has no effect; this does.
+   * @default every core (`navigator.hardwareConcurrency`)
+   */
+  threads?: number;
 }
 
 /**
@@ -148,6 +154,14 @@ export async function initBackend(
   name: BackendName = "auto",
   options: InitBackendOptions = {},
 ): Promise<BackendInfo> {
+  if (
+    options.threads !== undefined &&
+    !(Number.isInteger(options.threads) && options.threads >= 1)
+  ) {
+    throw new RangeError(
+      `Backend option "threads" must be a positive integer, got ${options.threads}`,
+    );
+  }
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new BackendUnavailableError(
       `Unknown backend "${name}": expected one of ${BACKENDS.join(", ")}`,
@@ -183,7 +197,7 @@ export async function initBackend(
       )
         .catch(() => {});
     } else {
-      const native = await tryNativeKernels(chosen);
+      const native = await tryNativeKernels(chosen, options.threads);
       info.nativeKernels = native.active;
       info.nativeReason = native.reason;
     }
@@ -232,10 +246,11 @@ async function pickAuto(gpu?: number): Promise<Exclude<BackendName, "auto">> {
 
 async function tryNativeKernels(
   backend: "wasm" | "cpu",
+  threads?: number,
 ): Promise<{ active: string[]; reason?: string }> {
   try {
     const native = await import("./native/kernels.ts");
-    return native.registerNativeKernels(backend);
+    return native.registerNativeKernels(backend, { threads });
   } catch (err) {
     return { active: [], reason: (err as Error).message };
   }

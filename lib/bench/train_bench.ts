@@ -62,6 +62,8 @@ export interface BenchOptions {
   backend?: BackendName;
   /** Let OpenBLAS replace the wasm/cpu matmul kernels when installed. @default true */
   native?: boolean;
+  /** CPU threads of the native kernels. @default every core */
+  threads?: number;
   /** Token width D (ViT-S: 384). @default 384 */
   dim?: number;
   /** Blocks. @default 12 */
@@ -137,6 +139,7 @@ export async function benchTrainStep(
 
   const info = await initBackend(backendName, {
     native: options.native ?? true,
+    threads: options.threads,
     log,
   });
   const variant = {

@@ -133,6 +133,10 @@ export function trainCommand(method: Method): Command {
     )
     .option("--data-root <dir>", "dataset folder, instead of id_dataset")
     .option(
+      "--threads <n>",
+      "CPU threads of the native matmul kernels (default: every core)",
+    )
+    .option(
       "--max-batches <n>",
       "stop each epoch after n batches (tests, smoke runs)",
     )
@@ -175,6 +179,7 @@ const CONVERT: Record<string, [keyof TrainOverrides, Converter]> = {
   init: ["init", nonEmptyString],
   dataRoot: ["dataRoot", nonEmptyString],
   maxBatches: ["maxBatches", num((v, w) => integerAtLeast(v, 1, w))],
+  threads: ["threads", num((v, w) => integerAtLeast(v, 1, w))],
 };
 function readMatrixFile(path: string, what: string): unknown {
   let text: string;

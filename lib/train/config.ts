@@ -193,6 +193,8 @@ export interface TrainConfig {
   skipBad: boolean;
   /** Stop each epoch after this many batches (smoke runs); `null` for all. */
   maxBatches: number | null;
+  /** CPU threads of the native kernels; `null` for every core. */
+  threads: number | null;
 }
 
 /** The keys {@linkcode defaults} provides. */
@@ -224,6 +226,7 @@ export const defaults = {
   crop: 224,
   gpu: 0,
   maxBatches: null,
+  threads: null,
 } satisfies TrainDefaults;
 
 /** Overrides from the command line (or a caller); every key optional. */
@@ -270,6 +273,8 @@ export interface TrainOverrides {
   dataRoot?: string;
   /** @default null (every batch) */
   maxBatches?: number;
+  /** @default null (every core) */
+  threads?: number;
 }
 
 const REQUIRED_KEYS = {
@@ -618,6 +623,11 @@ export function resolveConfig(
       defaults.maxBatches,
       (v, w) => integerAtLeast(v, 1, w),
     ),
+    threads: pick(
+      "threads",
+      defaults.threads,
+      (v, w) => integerAtLeast(v, 1, w),
+    ),
   };
 }
 
@@ -644,6 +654,7 @@ const OVERRIDE_KEYS: Record<keyof TrainOverrides, true> = {
   skipBad: true,
   dataRoot: true,
   maxBatches: true,
+  threads: true,
 };
 
 function checkMatrix(value: unknown, k: number, what: string): number[][] {

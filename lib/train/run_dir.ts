@@ -122,13 +122,19 @@ export async function fileDigest(
 }
 
 // Settings that may change when a run is resumed.
-const RESUMABLE = new Set(["resume", "maxBatches", "backend", "gpu"]);
+const RESUMABLE = new Set([
+  "resume",
+  "maxBatches",
+  "backend",
+  "gpu",
+  "threads",
+]);
 
 /**
  * Creates the run folder and writes `config.json` (before the first step).
  * A folder that already holds a run is refused unless `config.resume` is set;
  * then its `config.json` is kept, and must match `config` except for
- * `resume`, `maxBatches`, `backend` and `gpu`. Returns the folder's path.
+ * `resume`, `maxBatches`, `backend`, `gpu` and `threads`. Returns the folder's path.
  */
 export async function createRunDir(
   config: TrainConfig,

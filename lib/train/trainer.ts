@@ -404,7 +404,11 @@ export async function train(
   const started = performance.now();
   const log = options.log ?? ((line: string) => console.log(line));
   const backend = options.backend ??
-    await initBackend(config.backend, { log, gpu: config.gpu });
+    await initBackend(config.backend, {
+      log,
+      gpu: config.gpu,
+      threads: config.threads ?? undefined,
+    });
   const { train: trainSet, test: testSet } = await openDatasets(config);
   const noisy = noisyTrainLabels(config, trainSet);
   log(
