@@ -110,6 +110,7 @@ export {
   type TrainOptions,
   type TrainResult,
 } from "./lib/train/trainer.ts";
+export { noisyTrainLabels, openDatasets } from "./lib/train/data.ts";
 export { evaluateRun, loadRun, predictImages } from "./lib/train/evaluate.ts";
 export {
   agreementMask,
@@ -132,6 +133,13 @@ export {
   runDemo,
 } from "./lib/demo/demo.ts";
 export { renderReport, writeReport } from "./lib/demo/report.ts";
+export {
+  confusionChart,
+  type ConfusionChartOptions,
+  lineChart,
+  type LineChartOptions,
+  type Series,
+} from "./lib/demo/charts.ts";
 export { pretrainBackbone, writeBackbone } from "./lib/demo/pretrain.ts";
 
 // Reference parity.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { escapeXml, lineChart, niceTicks } from "../lib/demo/_svg.ts";
+import { escapeXml, lineChart, niceTicks } from "../lib/demo/charts.ts";
 import { renderReport, reportPlots, writeReport } from "../lib/demo/report.ts";
 import type { DemoOutcome, MethodOutcome } from "../lib/demo/summary.ts";
 import type { TrainConfig } from "../lib/train/config.ts";

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Method } from "../train/learner.ts";
-import { confusionChart, escapeXml, lineChart, type Series } from "./_svg.ts";
+import { confusionChart, escapeXml, lineChart, type Series } from "./charts.ts";
 import {
   type DemoOutcome,
   formatSeconds,

@@ -1,7 +1,8 @@
 /**
- * Self-contained SVG charts for the demo report: line charts over epochs and
- * confusion-matrix heat maps. Plain strings, no fonts or scripts to fetch;
- * text uses the generic `sans-serif` family.
+ * Self-contained SVG charts, as the demo report and notebooks draw them: line
+ * charts over epochs and confusion-matrix heat maps. Plain strings, no fonts
+ * or scripts to fetch; text uses the generic `sans-serif` family. In Deno's
+ * Jupyter kernel, `Deno.jupyter.display({ "image/svg+xml": svg })` shows one.
  *
  * @module
  */
