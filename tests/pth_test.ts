@@ -283,3 +283,70 @@ Deno.test("readPth() reports a truncated pickle and a dict without tensors", asy
     );
   });
 });
+
+Deno.test("readPth() refuses a zero-stride view larger than its storage, naming file and tensor", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "expand.pth");
+    // Six stored floats viewed as [3000, 3000] with strides [0, 0]: inside the
+    // storage, yet 9 million elements (the 30000 x 30000 variant is 3.6 GB).
+    const p = new Pickler().raw(0x7d).mark();
+    p.str("w").tensor("FloatStorage", "0", 6, 0, [3000, 3000], [0, 0]);
+    p.raw(0x75);
+    await Deno.writeFile(
+      path,
+      storedZip([["a/data.pkl", p.done()], ["a/data/0", new Uint8Array(24)]]),
+    );
+    await assert.rejects(
+      readPth(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "${path}": tensor "w" [3000,3000] with strides [0,0] has 9000000 elements, more than the 6 of its storage (a view that repeats elements)`,
+    );
+  });
+});
+
+Deno.test("readPth() survives a very long APPENDS and deeply nested values with a one-line error", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "deep.pth");
+    // [None] * 200000 in one APPENDS: a spread push() would overflow.
+    const long = new Pickler().raw(0x5d).mark();
+    for (let i = 0; i < 200_000; i++) long.raw(0x4e);
+    await Deno.writeFile(
+      path,
+      storedZip([["a/data.pkl", long.raw(0x65).done()]]),
+    );
+    await assert.rejects(
+      readPth(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "${path}": the pickle holds no dict of tensors`,
+    );
+
+    // {((((None,),),)...): None, "w": tensor}: a key nested 200000 deep.
+    const deep = new Pickler().raw(0x7d).raw(0x4e);
+    for (let i = 0; i < 200_000; i++) deep.raw(0x85);
+    deep.raw(0x4e, 0x73).str("w");
+    deep.tensor("FloatStorage", "0", 1, 0, [1], [1]).raw(0x73);
+    await Deno.writeFile(
+      path,
+      storedZip([["a/data.pkl", deep.done()], ["a/data/0", new Uint8Array(4)]]),
+    );
+    await assert.rejects(
+      readPth(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "${path}": the state_dict has a non-string key [[[...]]]`,
+    );
+
+    // 2000 open MARKs.
+    const marks = new Pickler();
+    for (let i = 0; i < 2000; i++) marks.mark();
+    await Deno.writeFile(path, storedZip([["a/data.pkl", marks.done()]]));
+    await assert.rejects(
+      readPth(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "${path}": a/data.pkl: pickle opens more than 1000 MARKs at byte 1003 (nested too deeply)`,
+    );
+  });
+});

@@ -30,6 +30,33 @@ export class PickleError extends Error {
   override name = "PickleError";
 }
 
+/**
+ * How many MARKs may be open at once. `torch.save` nests a handful; a pickle
+ * that opens thousands is hostile or broken.
+ */
+export const MAX_MARK_DEPTH = 1000;
+
+/**
+ * A short text for a value the pickle built, for error messages: bounded in
+ * depth and length, so a deeply nested or self-containing value (which
+ * `String()` or `JSON.stringify` would recurse into) cannot overflow the stack.
+ */
+export function describeValue(v: unknown, depth = 3): string {
+  if (typeof v === "string") {
+    return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}...` : v);
+  }
+  if (v === null || typeof v !== "object") return String(v);
+  if (v instanceof Uint8Array) return `bytes(${v.length})`;
+  if (depth === 0) return "...";
+  if (Array.isArray(v)) {
+    const shown = v.slice(0, 5).map((x) => describeValue(x, depth - 1));
+    if (v.length > 5) shown.push("...");
+    return `[${shown.join(", ")}]`;
+  }
+  if (v instanceof Map) return `dict(${v.size})`;
+  return "object";
+}
+
 /** Runs the pickle in `bytes` and returns the value it builds. */
 export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -60,6 +87,14 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
       throw new PickleError(`pickle reads an empty stack at byte ${pos}`);
     }
     return stack[stack.length - 1];
+  };
+  const pushMark = () => {
+    if (marks.length >= MAX_MARK_DEPTH) {
+      throw new PickleError(
+        `pickle opens more than ${MAX_MARK_DEPTH} MARKs at byte ${pos} (nested too deeply)`,
+      );
+    }
+    marks.push(stack.length);
   };
   const popMark = (): unknown[] => {
     const m = marks.pop();
@@ -102,7 +137,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
     if (!Array.isArray(list) || Object.isFrozen(list)) {
       throw new PickleError(`pickle appends to a non-list at byte ${pos}`);
     }
-    list.push(...items);
+    // One push per item: spreading a long APPENDS into push() would pass
+    // every item as an argument and overflow the stack.
+    for (const item of items) list.push(item);
   };
   const getMemo = (key: number) => {
     if (!memo.has(key)) {
@@ -140,7 +177,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
         }
         return stack[0];
       case 0x28: // MARK
-        marks.push(stack.length);
+        pushMark();
         break;
       case 0x30: // POP
         pop();

@@ -13,7 +13,7 @@ import { openZip, type ZipArchive } from "../io/zip.ts";
 import type { HostTensor } from "./host_tensor.ts";
 import { sizeOf } from "./host_tensor.ts";
 import { hostTensorFromBytes } from "./safetensors.ts";
-import { PickleError, unpickle } from "./_pickle.ts";
+import { describeValue, PickleError, unpickle } from "./_pickle.ts";
 
 /** Storage classes, with the safetensors dtype and element width they hold. */
 const STORAGES: Record<string, { dtype: string; width: number }> = {
@@ -119,14 +119,14 @@ function makeHooks(fail: (msg: string) => Error) {
     persistentLoad(pid: unknown): StorageRef {
       if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length !== 5) {
         throw fail(
-          `persistent id ${JSON.stringify(pid)} is not a storage reference`,
+          `persistent id ${describeValue(pid)} is not a storage reference`,
         );
       }
       const [, type, key, , numel] = pid;
       const name = storageTypes.get(type);
       if (!name || typeof key !== "string" || !Number.isSafeInteger(numel)) {
         throw fail(
-          `storage reference for key ${JSON.stringify(key)} is malformed`,
+          `storage reference for key ${describeValue(key)} is malformed`,
         );
       }
       return { kind: "storage", key, numel, ...STORAGES[name] };
@@ -150,7 +150,7 @@ function findStateDict(
     const inner = root.get(key);
     if (inner instanceof Map && hasTensors(inner)) return inner;
   }
-  const keys = [...root.keys()].slice(0, 10).map((k) => JSON.stringify(k));
+  const keys = [...root.keys()].slice(0, 10).map((k) => describeValue(k));
   throw fail(
     `the pickle holds a dict without tensors (keys ${
       keys.join(", ")
@@ -237,7 +237,9 @@ export async function readPth(
       throw new Error(`Refusing to load "${path}": ${msg}`);
     }
     if (e instanceof PickleError) throw fail(`${pkl}: ${msg}`);
-    throw e;
+    if (msg.startsWith(`Cannot read "${path}"`)) throw e;
+    // Whatever else escapes (a RangeError) still names the file.
+    throw fail(`${pkl}: ${msg}`);
   }
   const dict = findStateDict(root, fail);
 
@@ -245,7 +247,9 @@ export async function readPth(
   const users = new Map<string, number>();
   for (const [key, value] of dict) {
     if (typeof key !== "string") {
-      throw fail(`the state_dict has a non-string key ${String(key)}`);
+      throw fail(
+        `the state_dict has a non-string key ${describeValue(key)}`,
+      );
     }
     if (!isTensorRef(value)) {
       throw fail(`state_dict entry "${key}" is not a tensor`);
@@ -293,6 +297,14 @@ async function materialize(
     if (n > 0 && (offset < 0 || last >= s.numel)) {
       throw fail(
         `tensor "${name}" [${size}] at offset ${offset} with strides [${stride}] reaches past its storage of ${s.numel} elements`,
+      );
+    }
+    // A view inside its storage can still repeat elements (a zero stride):
+    // 6 stored values could expand to billions. Weights never need that, and
+    // refusing it keeps memory bounded by the file's own size.
+    if (n > s.numel) {
+      throw fail(
+        `tensor "${name}" [${size}] with strides [${stride}] has ${n} elements, more than the ${s.numel} of its storage (a view that repeats elements)`,
       );
     }
     const shared = (users.get(s.key) ?? 0) > 1;
