@@ -318,3 +318,72 @@ Deno.test("openSafetensors() reads one tensor at a time and reports unknown name
     file.close();
   }
 });
+
+Deno.test("readSafetensorsHeader() refuses overlapping, gapped, duplicate and untiled tensors, naming the file", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "h.safetensors");
+    const f32 = (begin: number, n = 2) => ({
+      dtype: "F32",
+      shape: [n],
+      data_offsets: [begin, begin + 4 * n],
+    });
+    const refuses = async (
+      header: string | object,
+      bytes: number,
+      msg: string,
+    ) => {
+      await Deno.writeFile(path, rawFile(header, new Uint8Array(bytes)));
+      await assert.rejects(
+        readSafetensorsHeader(path),
+        (e: Error) =>
+          e.message === `Cannot read safetensors file "${path}": ${msg}`,
+      );
+    };
+    // Two names for the same bytes, and a partial overlap.
+    await refuses(
+      { a: f32(0), b: f32(0) },
+      8,
+      'tensor "b" (data bytes 0-8) overlaps tensor "a" (ending at 8)',
+    );
+    await refuses(
+      { a: f32(0), b: f32(4) },
+      12,
+      'tensor "b" (data bytes 4-12) overlaps tensor "a" (ending at 8)',
+    );
+    // Bytes no tensor owns: a gap and a tail.
+    await refuses(
+      { a: f32(0), b: f32(12) },
+      20,
+      'data bytes 8-12 before tensor "b" belong to no tensor',
+    );
+    await refuses(
+      { a: f32(4) },
+      12,
+      'data bytes 0-4 before tensor "a" belong to no tensor',
+    );
+    await refuses(
+      { a: f32(0) },
+      16,
+      "the data section has 16 bytes, but its tensors cover only 8",
+    );
+    // The same name twice (JSON.parse would silently keep the last).
+    const entry = JSON.stringify(f32(0));
+    await refuses(
+      `{"a": ${entry}, "a": ${entry}}`,
+      8,
+      'tensor "a" appears twice in the header',
+    );
+    // A key inside an entry or the metadata is no duplicate.
+    await Deno.writeFile(
+      path,
+      rawFile(
+        `{"__metadata__": {"a": "x\\"a"}, "a": ${entry}, "b": ${
+          JSON.stringify(f32(8, 0))
+        }}`,
+        new Uint8Array(8),
+      ),
+    );
+    const header = await readSafetensorsHeader(path);
+    assert.deepEqual([...header.entries.keys()], ["a", "b"]);
+  });
+});

@@ -164,7 +164,88 @@ function parseHeader(
       dataOffsets: [offsets[0], offsets[1]],
     });
   }
+  const duplicate = duplicateKey(json);
+  if (duplicate !== undefined) {
+    throw new Error(
+      `Cannot read safetensors file "${path}": tensor ${
+        JSON.stringify(duplicate)
+      } appears twice in the header`,
+    );
+  }
+  checkTiling(path, entries, dataSize);
   return { entries, metadata, dataStart, fileSize };
+}
+
+/**
+ * As the format's reference reader does: the tensors, in offset order, must
+ * cover the data section exactly, each starting where the previous one ends.
+ * An overlap would alias two tensors, a gap or a tail would hide bytes that
+ * no digest of the tensors accounts for.
+ */
+function checkTiling(
+  path: string,
+  entries: Map<string, SafetensorsEntry>,
+  dataSize: number,
+): void {
+  const where = `Cannot read safetensors file "${path}"`;
+  const sorted = [...entries].sort((a, b) =>
+    a[1].dataOffsets[0] - b[1].dataOffsets[0] ||
+    a[1].dataOffsets[1] - b[1].dataOffsets[1]
+  );
+  let end = 0;
+  let previous: string | undefined;
+  for (const [name, { dataOffsets: [begin, stop] }] of sorted) {
+    if (begin < end) {
+      throw new Error(
+        `${where}: tensor "${name}" (data bytes ${begin}-${stop}) overlaps tensor "${previous}" (ending at ${end})`,
+      );
+    }
+    if (begin > end) {
+      throw new Error(
+        `${where}: data bytes ${end}-${begin} before tensor "${name}" belong to no tensor`,
+      );
+    }
+    end = stop;
+    previous = name;
+  }
+  if (end !== dataSize) {
+    throw new Error(
+      `${where}: the data section has ${dataSize} bytes, but its tensors cover only ${end}`,
+    );
+  }
+}
+
+/**
+ * The first top-level key that appears twice in a header already known to
+ * be valid JSON (`JSON.parse` silently keeps the last one).
+ */
+function duplicateKey(json: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(json);
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{" || c === "[") {
+      depth++;
+      expectKey = depth === 1 && c === "{";
+    } else if (c === "}" || c === "]") {
+      depth--;
+    } else if (c === "," && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 function parseMetadata(path: string, value: unknown): Record<string, string> {
