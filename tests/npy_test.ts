@@ -121,6 +121,40 @@ Deno.test("parseNpy() rejects malformed arrays, naming them", () => {
   );
 });
 
+Deno.test("parseNpy() refuses shapes that are not safe integers or do not match the data", () => {
+  const name = { name: "x.npz:train_images" };
+  const where = 'Cannot read .npy array "x.npz:train_images"';
+  const refuses = (shape: string, data: number, msg: string) =>
+    assert.throws(
+      () => parseNpy(npy(dict("|u1", shape), new Uint8Array(data)), name),
+      (e: Error) => e.message === `${where}: ${msg}`,
+    );
+  // 400 digits parse to Infinity; (0, Infinity) would have passed as empty.
+  const big = "9".repeat(400);
+  refuses(
+    `(0, ${big})`,
+    0,
+    "shape dimension 999999999999999999999999... (400 digits) is not a safe integer (at most 9007199254740991)",
+  );
+  refuses(
+    "(18014398509481985,)",
+    0,
+    "shape dimension 18014398509481985 is not a safe integer (at most 9007199254740991)",
+  );
+  // Each dimension safe, the product not.
+  refuses(
+    "(4294967296, 4294967296)",
+    4,
+    "shape (4294967296, 4294967296) has more elements than any file can hold (the file has 4 data bytes)",
+  );
+  // Data beyond what the shape needs is refused too.
+  refuses(
+    "(2, 2)",
+    5,
+    "shape (2, 2) needs 4 bytes of '|u1' data, the file has 5",
+  );
+});
+
 Deno.test("npyToInt32() converts any integer dtype and rejects floats", () => {
   assert.deepEqual(
     Array.from(

@@ -156,16 +156,27 @@ export function parseNpy(
       `${where}: dtype '${descr}' is not supported (expected a plain integer, bool or float dtype)`,
     );
   }
-  const n = shape.reduce((a, b) => a * b, 1);
   const dataStart = start + headerLen;
+  const have = bytes.length - dataStart;
+  let n = 1;
+  for (const d of shape) {
+    n *= d;
+    if (!Number.isSafeInteger(n * kind.bytes)) {
+      throw new Error(
+        `${where}: shape (${
+          shape.join(", ")
+        }) has more elements than any file can hold (the file has ${have} data bytes)`,
+      );
+    }
+  }
   const need = n * kind.bytes;
-  if (bytes.length - dataStart < need) {
+  if (have !== need) {
     throw new Error(
       `${where}: shape (${
         shape.join(", ")
-      }) needs ${need} bytes of '${descr}' data, the file has ${
-        bytes.length - dataStart
-      } (truncated?)`,
+      }) needs ${need} bytes of '${descr}' data, the file has ${have}${
+        have < need ? " (truncated?)" : ""
+      }`,
     );
   }
   const little = m[1] !== ">";
@@ -206,6 +217,18 @@ function parseHeader(
   const parsed = dims.map((d) => (/^\d+L?$/.test(d) ? parseInt(d, 10) : NaN));
   if (parsed.some((d) => Number.isNaN(d))) {
     throw new Error(`${where}: shape (${shape[1]}) is not a tuple of integers`);
+  }
+  // A 400-digit dimension parses to Infinity (and a 17-digit one loses
+  // digits): only exact, safe integers can be sizes.
+  const huge = dims.find((_, i) => !Number.isSafeInteger(parsed[i]));
+  if (huge !== undefined) {
+    throw new Error(
+      `${where}: shape dimension ${
+        huge.length > 24
+          ? `${huge.slice(0, 24)}... (${huge.length} digits)`
+          : huge
+      } is not a safe integer (at most ${Number.MAX_SAFE_INTEGER})`,
+    );
   }
   return { descr: descr[1], fortran: fortran[1] === "True", shape: parsed };
 }
