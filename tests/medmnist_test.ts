@@ -232,3 +232,34 @@ Deno.test("loadMedmnist() names the file and key of a missing or malformed membe
     );
   });
 });
+
+Deno.test("loadMedmnist() passes its inflate limits to the zip reader and names the file", async () => {
+  await withDir(async (dir) => {
+    const images = npy("|u1", [2, 4, 4], new Uint8Array(32));
+    const labels = npy("|u1", [2, 1], Uint8Array.from([1, 0]));
+    await Deno.writeFile(
+      `${dir}/bloodmnist.npz`,
+      zip({ "train_images.npy": images, "train_labels.npy": labels }),
+    );
+    await assert.rejects(
+      loadMedmnist(dir, {
+        flag: "bloodmnist",
+        split: "train",
+        maxMemberBytes: images.length - 1,
+      }),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "train_images.npy" from zip "${dir}/bloodmnist.npz": it declares ${images.length} uncompressed bytes, more than the limit of ${
+            images.length - 1
+          } per member (option maxMemberBytes)`,
+    );
+    await assert.rejects(
+      loadMedmnist(dir, {
+        flag: "bloodmnist",
+        split: "train",
+        maxTotalBytes: images.length,
+      }),
+      /"train_labels\.npy" from zip ".*bloodmnist\.npz": its \d+ bytes would bring this archive's total to \d+, more than the limit of \d+ \(option maxTotalBytes\)/,
+    );
+  });
+});

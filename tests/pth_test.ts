@@ -350,3 +350,22 @@ Deno.test("readPth() survives a very long APPENDS and deeply nested values with 
     );
   });
 });
+
+Deno.test("readPth() passes its inflate limit to the zip reader", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "big.pth");
+    const p = new Pickler().raw(0x7d).mark();
+    p.str("w").tensor("FloatStorage", "0", 100, 0, [100], [1]).raw(0x75);
+    await Deno.writeFile(
+      path,
+      storedZip([["a/data.pkl", p.done()], ["a/data/0", new Uint8Array(400)]]),
+    );
+    assert.equal((await readPth(path)).tensors.get("w")!.data.length, 100);
+    await assert.rejects(
+      readPth(path, { maxMemberBytes: 399 }),
+      (e: Error) =>
+        e.message ===
+          `Cannot read "a/data/0" from zip "${path}": it declares 400 uncompressed bytes, more than the limit of 399 per member (option maxMemberBytes)`,
+    );
+  });
+});

@@ -10,6 +10,8 @@ interface Member {
   name: string;
   data: Uint8Array;
   deflate?: boolean;
+  /** Uncompressed size to declare instead of the real one (zip64 only). */
+  declaredSize?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ function buildZip(members: Member[], zip64 = false): Uint8Array {
       const ev = new DataView(extra.buffer);
       ev.setUint16(0, 1, true);
       ev.setUint16(2, 24, true);
-      ev.setBigUint64(4, BigInt(m.data.length), true);
+      ev.setBigUint64(4, BigInt(m.declaredSize ?? m.data.length), true);
       ev.setBigUint64(12, BigInt(body.length), true);
       ev.setBigUint64(20, BigInt(offset), true);
     }
@@ -258,6 +260,90 @@ Deno.test("openZip() reports deflated data that is corrupt", async () => {
     await assert.rejects(
       (await openZip(path)).read("y"),
       /Cannot read "y" from zip ".*c\.zip": (the deflated data is corrupt|it inflates|CRC-32 mismatch)/,
+    );
+  });
+});
+
+Deno.test("openZip() refuses a member declaring more than the per-member limit before allocating", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "bomb.npz");
+    // 5000 deflated bytes that claim to be 32 TiB.
+    await Deno.writeFile(
+      path,
+      buildZip([{
+        name: "x.npy",
+        data: sample(5000),
+        deflate: true,
+        declaredSize: 2 ** 45,
+      }], true),
+    );
+    const at = `Cannot read "x.npy" from zip "${path}"`;
+    await assert.rejects(
+      (await openZip(path)).read("x.npy"),
+      (e: Error) =>
+        e.message ===
+          `${at}: it declares 35184372088832 uncompressed bytes, more than the limit of 4294967296 per member (the default; CUFIT_ZIP_MAX_MEMBER_BYTES raises it)`,
+    );
+    // Raised past what memory holds: the allocation fails with its name.
+    await assert.rejects(
+      (await openZip(path, { maxMemberBytes: 2 ** 46, maxTotalBytes: 2 ** 46 }))
+        .read("x.npy"),
+      (e: Error) =>
+        e.message.startsWith(
+          `${at}: cannot allocate its 35184372088832 uncompressed bytes (`,
+        ),
+    );
+  });
+});
+
+Deno.test("openZip() enforces the per-member and total limits from options or the environment", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "two.npz");
+    await Deno.writeFile(
+      path,
+      buildZip([
+        { name: "a.npy", data: sample(5000), deflate: true },
+        { name: "b.npy", data: sample(5000) },
+      ]),
+    );
+    const at = (m: string) => `Cannot read "${m}" from zip "${path}"`;
+    await assert.rejects(
+      (await openZip(path, { maxMemberBytes: 4999 })).read("a.npy"),
+      (e: Error) =>
+        e.message ===
+          `${
+            at("a.npy")
+          }: it declares 5000 uncompressed bytes, more than the limit of 4999 per member (option maxMemberBytes)`,
+    );
+    const zip = await openZip(path, { maxTotalBytes: 9999 });
+    assert.equal((await zip.read("a.npy")).length, 5000);
+    await assert.rejects(
+      zip.read("b.npy"),
+      (e: Error) =>
+        e.message ===
+          `${
+            at("b.npy")
+          }: its 5000 bytes would bring this archive's total to 10000, more than the limit of 9999 (option maxTotalBytes)`,
+    );
+
+    Deno.env.set("CUFIT_ZIP_MAX_MEMBER_BYTES", "4000");
+    try {
+      await assert.rejects(
+        (await openZip(path)).read("b.npy"),
+        /limit of 4000 per member \(set by CUFIT_ZIP_MAX_MEMBER_BYTES\)/,
+      );
+      Deno.env.set("CUFIT_ZIP_MAX_MEMBER_BYTES", "4k");
+      await assert.rejects(
+        openZip(path),
+        /Environment variable CUFIT_ZIP_MAX_MEMBER_BYTES is "4k": expected a positive whole number/,
+      );
+    } finally {
+      Deno.env.delete("CUFIT_ZIP_MAX_MEMBER_BYTES");
+    }
+    assert.equal((await (await openZip(path)).read("b.npy")).length, 5000);
+    await assert.rejects(
+      openZip(path, { maxTotalBytes: 0 }),
+      /Option maxTotalBytes is 0: expected a positive whole number/,
     );
   });
 });

@@ -63,6 +63,16 @@ export interface MedmnistOptions {
    * @default the flag's class count, else max label + 1
    */
   numClasses?: number;
+  /**
+   * Largest uncompressed `.npy` member to read; see `openZip`.
+   * @default 4 GiB, or `CUFIT_ZIP_MAX_MEMBER_BYTES`
+   */
+  maxMemberBytes?: number;
+  /**
+   * Largest total to inflate from the archive; see `openZip`.
+   * @default 8 GiB, or `CUFIT_ZIP_MAX_TOTAL_BYTES`
+   */
+  maxTotalBytes?: number;
 }
 
 /**
@@ -77,7 +87,10 @@ export async function loadMedmnist(
 ): Promise<Dataset> {
   const { flag, split } = options;
   const file = options.file ?? await findFile(root, flag, options.size);
-  const zip = await openZip(file);
+  const zip = await openZip(file, {
+    maxMemberBytes: options.maxMemberBytes,
+    maxTotalBytes: options.maxTotalBytes,
+  });
   const names = zip.names();
   const base = file.split("/").pop() ?? file;
   const member = async (key: string) => {

@@ -8,6 +8,7 @@
  * @module
  */
 import { readAt } from "./read_at.ts";
+import { byteLimit } from "./_limits.ts";
 
 /** One member as described by the central directory. */
 export interface ZipEntry {
@@ -40,7 +41,32 @@ export interface OpenZipOptions {
    * @default true
    */
   verifyCrc?: boolean;
+  /**
+   * Largest uncompressed size of one member that `read` accepts; a member
+   * declaring more is refused before anything is allocated.
+   * @default the `CUFIT_ZIP_MAX_MEMBER_BYTES` environment variable when it is set and readable, else {@linkcode ZIP_MAX_MEMBER_BYTES}
+   */
+  maxMemberBytes?: number;
+  /**
+   * Largest sum of uncompressed sizes that all `read`s of this archive
+   * together may return.
+   * @default the `CUFIT_ZIP_MAX_TOTAL_BYTES` environment variable when it is set and readable, else {@linkcode ZIP_MAX_TOTAL_BYTES}
+   */
+  maxTotalBytes?: number;
 }
+
+/**
+ * Default cap on one member's uncompressed size: 4 GiB. The largest member
+ * this project reads is the 224 px BloodMNIST `train_images` array
+ * (11,959 x 224 x 224 x 3 = 1.8 GB).
+ */
+export const ZIP_MAX_MEMBER_BYTES = 4 * 2 ** 30;
+
+/**
+ * Default cap on what one opened archive may inflate in total: 8 GiB, three
+ * times a whole 224 px BloodMNIST archive (2.6 GB uncompressed).
+ */
+export const ZIP_MAX_TOTAL_BYTES = 8 * 2 ** 30;
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -65,6 +91,19 @@ export async function openZip(
   options: OpenZipOptions = {},
 ): Promise<ZipArchive> {
   const verifyCrc = options.verifyCrc ?? true;
+  const maxMember = byteLimit(
+    "maxMemberBytes",
+    options.maxMemberBytes,
+    "CUFIT_ZIP_MAX_MEMBER_BYTES",
+    ZIP_MAX_MEMBER_BYTES,
+  );
+  const maxTotal = byteLimit(
+    "maxTotalBytes",
+    options.maxTotalBytes,
+    "CUFIT_ZIP_MAX_TOTAL_BYTES",
+    ZIP_MAX_TOTAL_BYTES,
+  );
+  let inflated = 0;
   const where = `Cannot open zip "${path}"`;
   let entries: Map<string, ZipEntry>;
   let fileSize: number;
@@ -83,6 +122,18 @@ export async function openZip(
         `${at}: no such member (it has ${entries.size}: ${shown.join(", ")}${
           entries.size > 10 ? ", ..." : ""
         })`,
+      );
+    }
+    if (e.size > maxMember.value) {
+      throw new Error(
+        `${at}: it declares ${e.size} uncompressed bytes, more than the limit of ${maxMember.value} per member (${maxMember.how})`,
+      );
+    }
+    if (inflated + e.size > maxTotal.value) {
+      throw new Error(
+        `${at}: its ${e.size} bytes would bring this archive's total to ${
+          inflated + e.size
+        }, more than the limit of ${maxTotal.value} (${maxTotal.how})`,
       );
     }
     using file = await Deno.open(path, { read: true });
@@ -116,7 +167,7 @@ export async function openZip(
           `${at}: stored member has compressed size ${e.compressedSize} but size ${e.size}`,
         );
       }
-      out = new Uint8Array(e.size);
+      out = allocate(e.size, at);
       await readAt(file, dataStart, out);
     } else if (e.method === 8) {
       out = await inflate(file, dataStart, e, at);
@@ -135,6 +186,7 @@ export async function openZip(
         );
       }
     }
+    inflated += out.length;
     return out;
   }
 
@@ -279,7 +331,7 @@ async function inflate(
   e: ZipEntry,
   at: string,
 ): Promise<Uint8Array> {
-  const out = new Uint8Array(e.size);
+  const out = allocate(e.size, at);
   let remaining = e.compressedSize;
   await file.seek(dataStart, Deno.SeekMode.Start);
   const source = new ReadableStream<BufferSource>({
@@ -322,6 +374,19 @@ async function inflate(
     );
   }
   return out;
+}
+
+/** A buffer for a member, or an error naming it when memory runs out. */
+function allocate(size: number, at: string): Uint8Array {
+  try {
+    return new Uint8Array(size);
+  } catch (e) {
+    throw new Error(
+      `${at}: cannot allocate its ${size} uncompressed bytes (${
+        (e as Error).message
+      })`,
+    );
+  }
 }
 
 function hex(n: number): string {

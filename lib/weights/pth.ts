@@ -193,6 +193,20 @@ function isContiguous(size: number[], stride: number[]): boolean {
   return true;
 }
 
+/** Options of {@linkcode readPth}. */
+export interface ReadPthOptions {
+  /**
+   * Largest uncompressed zip member (the pickle, one storage); see `openZip`.
+   * @default 4 GiB, or `CUFIT_ZIP_MAX_MEMBER_BYTES`
+   */
+  maxMemberBytes?: number;
+  /**
+   * Largest total to inflate from the file; see `openZip`.
+   * @default 8 GiB, or `CUFIT_ZIP_MAX_TOTAL_BYTES`
+   */
+  maxTotalBytes?: number;
+}
+
 /**
  * Reads the state_dict of a `torch.save` zip file into host tensors, in the
  * file's key order. Half and bfloat16 tensors become F32; views with an
@@ -200,6 +214,7 @@ function isContiguous(size: number[], stride: number[]): boolean {
  */
 export async function readPth(
   path: string,
+  options: ReadPthOptions = {},
 ): Promise<{ tensors: Map<string, HostTensor> }> {
   const fail = (msg: string) => new Error(`Cannot read "${path}": ${msg}`);
   const head = new Uint8Array(4);
@@ -214,7 +229,10 @@ export async function readPth(
         : "it is not a torch.save zip file",
     );
   }
-  const zip = await openZip(path);
+  const zip = await openZip(path, {
+    maxMemberBytes: options.maxMemberBytes,
+    maxTotalBytes: options.maxTotalBytes,
+  });
   const pkl = zip.names().find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) {
     throw fail("the zip has no <dir>/data.pkl (not a torch.save file)");
@@ -228,9 +246,10 @@ export async function readPth(
     }
   }
 
+  const pickle = await zip.read(pkl);
   let root: unknown;
   try {
-    root = unpickle(await zip.read(pkl), makeHooks(fail));
+    root = unpickle(pickle, makeHooks(fail));
   } catch (e) {
     const msg = (e as Error).message;
     if (msg.startsWith("the pickle names the global")) {
