@@ -213,3 +213,57 @@ Deno.test("decodeImageBytes() names the image as told", async () => {
     /Cannot read image "zip:a\.png"/,
   );
 });
+
+/** A 1 x 1 gray PNG whose header then claims `width` x `height`. */
+function claimedSize(width: number, height: number): Uint8Array {
+  const bytes = png(1, 1, 0, 8, [7]);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(16, width);
+  view.setUint32(20, height);
+  view.setUint32(29, crc32(bytes.subarray(12, 29)));
+  return bytes;
+}
+
+Deno.test("decodeImage() refuses an image above Pillow's pixel limit from its header", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/bomb.png`;
+    // 20000 x 10000 = 200 MP declared in a 70-byte file: above 178,956,970
+    // (sharp's own default would have let it through to the decoder).
+    await Deno.writeFile(path, claimedSize(20000, 10000));
+    await assert.rejects(
+      decodeImage(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read image "${path}": it declares 20000 x 10000 = 200000000 pixels, more than the limit of 178956970 (the default; CUFIT_MAX_IMAGE_PIXELS raises it)`,
+    );
+    // At the limit it is no bomb: what fails is the missing pixel data.
+    await Deno.writeFile(path, claimedSize(17895697, 10));
+    await assert.rejects(
+      decodeImage(path),
+      (e: Error) => !e.message.includes("more than the limit"),
+    );
+  });
+});
+
+Deno.test("decodeImage() takes a lower pixel limit from its option or the environment", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/small.png`;
+    await Deno.writeFile(path, png(4, 3, 0, 8, new Array(12).fill(9)));
+    assert.equal((await decodeImage(path, { maxPixels: 12 })).width, 4);
+    await assert.rejects(
+      decodeImage(path, { maxPixels: 11 }),
+      (e: Error) =>
+        e.message ===
+          `Cannot read image "${path}": it declares 4 x 3 = 12 pixels, more than the limit of 11 (option maxPixels)`,
+    );
+    Deno.env.set("CUFIT_MAX_IMAGE_PIXELS", "10");
+    try {
+      await assert.rejects(
+        decodeImageBytes(await Deno.readFile(path), { name: "x.png" }),
+        /Cannot read image "x\.png": it declares 4 x 3 = 12 pixels, more than the limit of 10 \(set by CUFIT_MAX_IMAGE_PIXELS\)/,
+      );
+    } finally {
+      Deno.env.delete("CUFIT_MAX_IMAGE_PIXELS");
+    }
+  });
+});

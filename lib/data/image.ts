@@ -17,6 +17,13 @@
  * @module
  */
 import sharp from "sharp";
+import { resolveLimit } from "../io/_limits.ts";
+
+/**
+ * Pillow's decompression-bomb limit: `Image.open` refuses an image above
+ * twice `Image.MAX_IMAGE_PIXELS` (89,478,485), about 179 megapixels.
+ */
+export const MAX_IMAGE_PIXELS = 2 * 89_478_485;
 
 /** Decoded pixels, row-major HWC, uint8. */
 export interface RawImage {
@@ -26,23 +33,37 @@ export interface RawImage {
   channels: 1 | 3;
 }
 
+/** Options of {@linkcode decodeImage}. */
+export interface DecodeImageOptions {
+  /**
+   * Most pixels (width x height) an image may declare; larger ones are
+   * refused from their header, before any decoding.
+   * @default the `CUFIT_MAX_IMAGE_PIXELS` environment variable when it is set and readable, else {@linkcode MAX_IMAGE_PIXELS}
+   */
+  maxPixels?: number;
+}
+
 /**
  * Read and decode a JPEG or PNG file (any format sharp reads is accepted).
  *
- * @throws Error naming the file when it is missing, truncated or corrupt.
+ * @throws Error naming the file when it is missing, truncated, corrupt, or
+ * declares more pixels than `maxPixels`.
  */
-export async function decodeImage(path: string): Promise<RawImage> {
+export async function decodeImage(
+  path: string,
+  options: DecodeImageOptions = {},
+): Promise<RawImage> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
     throw new Error(`Cannot read image "${path}": ${messageOf(e)}`);
   }
-  return await decodeImageBytes(bytes, { name: path });
+  return await decodeImageBytes(bytes, { ...options, name: path });
 }
 
 /** Options of {@linkcode decodeImageBytes}. */
-export interface DecodeOptions {
+export interface DecodeOptions extends DecodeImageOptions {
   /**
    * What to call the image in errors (a path, a zip entry).
    * @default "image"
@@ -56,11 +77,31 @@ export async function decodeImageBytes(
   options: DecodeOptions = {},
 ): Promise<RawImage> {
   const name = options.name ?? "image";
+  const limit = resolveLimit(
+    "maxPixels",
+    options.maxPixels,
+    "CUFIT_MAX_IMAGE_PIXELS",
+    MAX_IMAGE_PIXELS,
+  );
   if (bytes.length === 0) {
     throw new Error(`Cannot read image "${name}": the file is empty`);
   }
+  let meta: sharp.Metadata;
   try {
-    return await decode(bytes);
+    // The header only: nothing is decoded yet.
+    meta = await sharp(bytes, { ...inputOptions, limitInputPixels: false })
+      .metadata();
+  } catch (e) {
+    throw new Error(`Cannot read image "${name}": ${describeFailure(e)}`);
+  }
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels > limit.value) {
+    throw new Error(
+      `Cannot read image "${name}": it declares ${meta.width} x ${meta.height} = ${pixels} pixels, more than the limit of ${limit.value} (${limit.how})`,
+    );
+  }
+  try {
+    return await decode(bytes, meta, limit.value);
   } catch (e) {
     throw new Error(`Cannot read image "${name}": ${describeFailure(e)}`);
   }
@@ -68,12 +109,17 @@ export async function decodeImageBytes(
 
 const inputOptions = { failOn: "truncated", ignoreIcc: true } as const;
 
-async function decode(bytes: Uint8Array): Promise<RawImage> {
-  const meta = await sharp(bytes, inputOptions).metadata();
+async function decode(
+  bytes: Uint8Array,
+  meta: sharp.Metadata,
+  maxPixels: number,
+): Promise<RawImage> {
+  // libvips checks the same limit again while decoding.
+  const input = { ...inputOptions, limitInputPixels: maxPixels };
   const wide = meta.depth === "ushort";
   const space = meta.space;
   if (space === "b-w" || space === "grey16") {
-    const { data, info } = await sharp(bytes, inputOptions)
+    const { data, info } = await sharp(bytes, input)
       .toColourspace(wide ? "grey16" : "b-w")
       .raw({ depth: wide ? "ushort" : "uchar" })
       .toBuffer({ resolveWithObject: true });
@@ -87,7 +133,7 @@ async function decode(bytes: Uint8Array): Promise<RawImage> {
   }
   if (space === "cmyk") {
     // Kept CMYK end to end: libvips would otherwise convert with a profile.
-    const { data, info } = await sharp(bytes, inputOptions)
+    const { data, info } = await sharp(bytes, input)
       .pipelineColourspace("cmyk")
       .toColourspace("cmyk")
       .raw()
@@ -99,7 +145,7 @@ async function decode(bytes: Uint8Array): Promise<RawImage> {
       channels: 3,
     };
   }
-  const { data, info } = await sharp(bytes, inputOptions)
+  const { data, info } = await sharp(bytes, input)
     .toColourspace(wide ? "rgb16" : "srgb")
     .raw({ depth: wide ? "ushort" : "uchar" })
     .toBuffer({ resolveWithObject: true });

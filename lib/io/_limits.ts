@@ -1,5 +1,5 @@
 /**
- * Size limits that protect readers from hostile files, each settable by an
+ * Limits that protect readers from hostile files, each settable by an
  * option, else by an environment variable, else a default.
  *
  * The variable is read only when the permission is already granted (checked
@@ -20,7 +20,7 @@ export interface Limit {
  * else `fallback`. Throws naming the option or variable for a value that is
  * not a positive whole number.
  */
-export function byteLimit(
+export function resolveLimit(
   optionName: string,
   option: number | undefined,
   env: string,

@@ -8,7 +8,7 @@
  * @module
  */
 import { readAt } from "./read_at.ts";
-import { byteLimit } from "./_limits.ts";
+import { resolveLimit } from "./_limits.ts";
 
 /** One member as described by the central directory. */
 export interface ZipEntry {
@@ -91,13 +91,13 @@ export async function openZip(
   options: OpenZipOptions = {},
 ): Promise<ZipArchive> {
   const verifyCrc = options.verifyCrc ?? true;
-  const maxMember = byteLimit(
+  const maxMember = resolveLimit(
     "maxMemberBytes",
     options.maxMemberBytes,
     "CUFIT_ZIP_MAX_MEMBER_BYTES",
     ZIP_MAX_MEMBER_BYTES,
   );
-  const maxTotal = byteLimit(
+  const maxTotal = resolveLimit(
     "maxTotalBytes",
     options.maxTotalBytes,
     "CUFIT_ZIP_MAX_TOTAL_BYTES",
