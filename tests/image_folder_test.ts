@@ -86,13 +86,53 @@ Deno.test("loadImageFolder() reproduces the reference's HAM10000 order and label
   });
 });
 
-Deno.test("loadImageFolder() follows symlinked class folders", async () => {
+Deno.test("loadImageFolder() follows symlinked class folders inside the dataset", async () => {
   await withDir(async (dir) => {
-    await touch(dir, ["elsewhere/one.png", "data/real/two.png"]);
-    await Deno.symlink(`${dir}/elsewhere`, `${dir}/data/linked`);
-    const ds = await loadImageFolder(`${dir}/data`);
+    await touch(dir, ["data/store/one.png", "data/train/real/two.png"]);
+    await Deno.symlink(`${dir}/data/store`, `${dir}/data/train/linked`);
+    const ds = await loadImageFolder(`${dir}/data/train`, {
+      within: `${dir}/data`,
+    });
     assert.deepEqual(ds.classes, ["linked", "real"]);
     assert.deepEqual(Array.from(ds.labels), [0, 1]);
+  });
+});
+
+Deno.test("loadImageFolder() refuses a symlink out of the dataset unless allowed", async () => {
+  await withDir(async (dir) => {
+    await touch(dir, [
+      "elsewhere/one.png",
+      "secret/key.png",
+      "data/real/two.png",
+    ]);
+    const real = await Deno.realPath(dir);
+    // A class folder linked out (as `data/x/train/a -> /etc` would be).
+    await Deno.symlink(`${dir}/elsewhere`, `${dir}/data/linked`);
+    await assert.rejects(
+      loadImageFolder(`${dir}/data`),
+      (e: Error) =>
+        e.message ===
+          `Image folder "${dir}/data": "${dir}/data/linked" is a symlink to "${real}/elsewhere", outside "${real}/data" (refused; allowOutsideLinks follows it)`,
+    );
+    const ds = await loadImageFolder(`${dir}/data`, {
+      allowOutsideLinks: true,
+    });
+    assert.deepEqual(ds.classes, ["linked", "real"]);
+    assert.deepEqual(Array.from(ds.labels), [0, 1]);
+
+    // A nested folder and a single image file linked out.
+    await Deno.remove(`${dir}/data/linked`);
+    await Deno.symlink("/etc", `${dir}/data/real/etc`);
+    await assert.rejects(
+      loadImageFolder(`${dir}/data`),
+      /"[^"]*\/data\/real\/etc" is a symlink to "\/etc", outside/,
+    );
+    await Deno.remove(`${dir}/data/real/etc`);
+    await Deno.symlink(`${dir}/secret/key.png`, `${dir}/data/real/key.png`);
+    await assert.rejects(
+      loadImageFolder(`${dir}/data`),
+      /"[^"]*\/data\/real\/key\.png" is a symlink to "[^"]*\/secret\/key\.png", outside/,
+    );
   });
 });
 

@@ -39,6 +39,12 @@ export interface LoadDatasetOptions extends Omit<SyntheticOptions, "split"> {
    * @default undefined (the 224 file if present, else the 28 one)
    */
   medmnistSize?: number;
+  /**
+   * Follow symlinks of an image-folder dataset that resolve outside `root`
+   * (refused otherwise); see `loadImageFolder`.
+   * @default false
+   */
+  allowOutsideLinks?: boolean;
 }
 
 /** The dataset names {@linkcode loadDataset} knows besides MedMNIST flags. */
@@ -107,5 +113,9 @@ export async function loadDataset(
       `Dataset "${name}": folder "${dir}" does not exist, expected ${root}/{train,test}/<CLASS>/<image>${hint}`,
     );
   }
-  return await loadImageFolder(dir, { name: key });
+  return await loadImageFolder(dir, {
+    name: key,
+    within: root,
+    allowOutsideLinks: options.allowOutsideLinks,
+  });
 }

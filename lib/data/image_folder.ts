@@ -9,6 +9,11 @@
  * does. Only files with an image extension count (case-insensitive); a class
  * folder without any is an error, as in torchvision.
  *
+ * Symlinks are followed as `os.walk(followlinks=True)` does, but only while
+ * they resolve inside the dataset's folder: a link out of it (say
+ * `train/a -> /etc`) is refused unless `allowOutsideLinks` is set, so a
+ * dataset cannot make the loader read files it was not pointed at.
+ *
  * @module
  */
 import type { Dataset } from "./dataset.ts";
@@ -34,6 +39,21 @@ export interface ImageFolderOptions {
    * @default the folder's name
    */
   name?: string;
+  /**
+   * The folder symlinks must resolve inside (compared by real path).
+   * @default the image folder itself
+   */
+  within?: string;
+  /**
+   * Follow symlinks that resolve outside `within` too.
+   * @default false
+   */
+  allowOutsideLinks?: boolean;
+  /**
+   * Pixel limit per image, passed to `decodeImage`.
+   * @default Pillow's 178,956,970 (or `CUFIT_MAX_IMAGE_PIXELS`)
+   */
+  maxPixels?: number;
 }
 
 /**
@@ -47,7 +67,10 @@ export async function loadImageFolder(
   options: ImageFolderOptions = {},
 ): Promise<Dataset> {
   const root = dir.replace(/\/+$/, "") || "/";
-  const top = await listDir(root, `Image folder "${root}"`);
+  const guard = options.allowOutsideLinks
+    ? undefined
+    : await linkGuard(options.within ?? root, root);
+  const top = await listDir(root, `Image folder "${root}"`, guard);
   const classes = top.dirs.sort(comparePython);
   if (classes.length === 0) {
     throw new Error(
@@ -59,7 +82,7 @@ export async function loadImageFolder(
   for (let c = 0; c < classes.length; c++) {
     const classDir = join(root, classes[c]);
     const walked: { path: string; files: string[] }[] = [];
-    await walk(classDir, walked);
+    await walk(classDir, walked, guard);
     walked.sort((a, b) => comparePython(a.path, b.path));
     const before = files.length;
     for (const w of walked) {
@@ -95,7 +118,7 @@ export async function loadImageFolder(
           ),
         );
       }
-      return decodeImage(files[i]);
+      return decodeImage(files[i], { maxPixels: options.maxPixels });
     },
   };
 }
@@ -109,10 +132,34 @@ function join(a: string, b: string): string {
   return a.endsWith("/") ? a + b : `${a}/${b}`;
 }
 
+/** Checks that a symlink resolves inside the dataset; throws naming it. */
+type LinkGuard = (link: string, real: string) => void;
+
+async function linkGuard(within: string, root: string): Promise<LinkGuard> {
+  let base: string;
+  try {
+    base = await Deno.realPath(within);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(`Image folder "${root}" does not exist`);
+    }
+    throw e;
+  }
+  const prefix = base.endsWith("/") ? base : `${base}/`;
+  return (link, real) => {
+    if (real !== base && !real.startsWith(prefix)) {
+      throw new Error(
+        `Image folder "${root}": "${link}" is a symlink to "${real}", outside "${base}" (refused; allowOutsideLinks follows it)`,
+      );
+    }
+  };
+}
+
 /** Sub-folders (symlinks to folders included) and other entries of a folder. */
 async function listDir(
   path: string,
   what: string,
+  guard: LinkGuard | undefined,
 ): Promise<{ dirs: string[]; files: string[] }> {
   const dirs: string[] = [];
   const files: string[] = [];
@@ -120,11 +167,15 @@ async function listDir(
     for await (const e of Deno.readDir(path)) {
       let isDir = e.isDirectory;
       if (e.isSymlink) {
+        const link = join(path, e.name);
+        let real: string | undefined;
         try {
-          isDir = (await Deno.stat(join(path, e.name))).isDirectory;
+          real = await Deno.realPath(link);
+          isDir = (await Deno.stat(real)).isDirectory;
         } catch {
           isDir = false; // a dangling link is a file to os.walk
         }
+        if (real !== undefined) guard?.(link, real);
       }
       (isDir ? dirs : files).push(e.name);
     }
@@ -144,6 +195,7 @@ async function listDir(
 async function walk(
   path: string,
   out: { path: string; files: string[] }[],
+  guard: LinkGuard | undefined,
   seen = new Set<string>(),
 ): Promise<void> {
   // followlinks=True can loop; Python would recurse until it fails, here a
@@ -151,9 +203,9 @@ async function walk(
   const real = await Deno.realPath(path);
   if (seen.has(real)) return;
   seen.add(real);
-  const { dirs, files } = await listDir(path, `Folder "${path}"`);
+  const { dirs, files } = await listDir(path, `Folder "${path}"`, guard);
   out.push({ path, files });
-  for (const d of dirs) await walk(join(path, d), out, seen);
+  for (const d of dirs) await walk(join(path, d), out, guard, seen);
 }
 
 /** Python's string order: by code point (JS `<` compares UTF-16 units). */
