@@ -13,6 +13,22 @@ interface Quirks {
   /** Send these bytes instead of the file (same headers otherwise). */
   wrongBody?: Uint8Array;
   status?: number;
+  /**
+   * Send this many body bytes, then nothing, for the first `stallTimes`
+   * requests (all when unset). The stall ends after 3 s, so a client without
+   * an idle timeout still finishes (with a short file).
+   */
+  stallAfter?: number;
+  stallTimes?: number;
+  /** Send no headers for 3 s (or until the client gives up). */
+  stallHeaders?: boolean;
+  /**
+   * Stream 64 KiB chunks without a Content-Length, up to 64 MiB, as a
+   * broken server sending an endless body would.
+   */
+  endless?: boolean;
+  /** Content-Length to announce instead of the true one. */
+  announce?: number;
 }
 
 /**
@@ -24,14 +40,39 @@ function serve(
   quirks: Record<string, Quirks> = {},
 ) {
   const ranges: (string | null)[] = [];
+  const stats = { produced: 0 };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (request) => {
+    async (request) => {
       const path = new URL(request.url).pathname;
       const quirk = quirks[path] ?? {};
       const range = request.headers.get("range");
       ranges.push(range);
       if (quirk.status) return new Response("nope", { status: quirk.status });
+      if (quirk.stallHeaders) {
+        await new Promise<void>((resolve) => {
+          const id = setTimeout(resolve, 3000);
+          request.signal.addEventListener("abort", () => {
+            clearTimeout(id);
+            resolve();
+          });
+        });
+      }
+      if (quirk.endless) {
+        const chunk = new Uint8Array(1 << 16).fill(7);
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            pull(c) {
+              if (stats.produced >= 64 << 20) return c.close();
+              stats.produced += chunk.length;
+              c.enqueue(chunk);
+            },
+          }),
+          quirk.announce !== undefined
+            ? { headers: { "content-length": String(quirk.announce) } }
+            : {},
+        );
+      }
       const file = files[path];
       if (!file) return new Response("not found", { status: 404 });
       const body = quirk.wrongBody ?? file;
@@ -62,10 +103,21 @@ function serve(
         quirk.times = (quirk.times ?? 1) - 1;
         sent = slice.subarray(0, quirk.cutAfter);
       }
+      let stall = false;
+      if (quirk.stallAfter !== undefined && (quirk.stallTimes ?? 1) > 0) {
+        if (quirk.stallTimes !== undefined) quirk.stallTimes--;
+        sent = slice.subarray(0, quirk.stallAfter);
+        stall = true;
+      }
+      let stallTimer: ReturnType<typeof setTimeout> | undefined;
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(sent);
-          controller.close();
+          if (!stall) return controller.close();
+          stallTimer = setTimeout(() => controller.close(), 3000);
+        },
+        cancel() {
+          clearTimeout(stallTimer);
         },
       });
       return new Response(stream, { status, headers });
@@ -74,6 +126,7 @@ function serve(
   return {
     url: (path: string) => `http://127.0.0.1:${server.addr.port}${path}`,
     ranges,
+    stats,
     close: () => server.shutdown(),
   };
 }
@@ -356,6 +409,100 @@ Deno.test("download() uses the fetch it is given", async () => {
     assert.deepEqual(urls, ["https://example.invalid/a.bin"]);
     assert.equal(result.md5, md5(FILE));
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download() drops a stalled request after idleTimeoutMs and resumes it", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = serve({ "/a.bin": FILE }, {
+    "/a.bin": { stallAfter: 1000, stallTimes: 1 },
+  });
+  try {
+    const dest = join(dir, "a.bin");
+    const started = Date.now();
+    await download(server.url("/a.bin"), dest, {
+      md5: md5(FILE),
+      idleTimeoutMs: 200,
+      retryDelayMs: 10,
+    });
+    assert.deepEqual(await Deno.readFile(dest), FILE);
+    assert.deepEqual(server.ranges, [null, "bytes=1000-"]);
+    assert.ok(Date.now() - started < 2500, "gave up on the stall early");
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download() names the stall once its retries are spent", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = serve({ "/a.bin": FILE, "/b.bin": FILE }, {
+    "/a.bin": { stallAfter: 1000 },
+    "/b.bin": { stallHeaders: true },
+  });
+  try {
+    const dest = join(dir, "a.bin");
+    const url = server.url("/a.bin");
+    await assert.rejects(
+      download(url, dest, { idleTimeoutMs: 200, retries: 1, retryDelayMs: 10 }),
+      (e: Error) =>
+        e.message ===
+          `Download of ${url} interrupted at 2000 of 4096 bytes (no data from the server for 0.2 s); the partial file "${dest}.part" is kept: run again to resume`,
+    );
+    assert.deepEqual(server.ranges, [null, "bytes=1000-"]);
+    // Each try got 1000 more bytes; a server that never answers gets none.
+    const silent = server.url("/b.bin");
+    await assert.rejects(
+      download(silent, join(dir, "b.bin"), {
+        idleTimeoutMs: 200,
+        retries: 0,
+      }),
+      (e: Error) =>
+        e.message ===
+          `Download of ${silent} failed: no data from the server for 0.2 s`,
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download() stops a body that runs past the expected size and deletes the .part", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = serve({}, {
+    "/endless": { endless: true },
+    "/big": { endless: true, announce: 1 << 20 },
+  });
+  try {
+    const dest = join(dir, "e.bin");
+    const url = server.url("/endless");
+    await assert.rejects(
+      download(url, dest, { size: FILE.length }),
+      (e: Error) =>
+        e.message ===
+          `Download of ${url} stopped: the server sent more than the limit of 4096 bytes; deleted "${dest}.part"`,
+    );
+    assert.ok(await missing(dest + ".part"));
+    assert.ok(
+      server.stats.produced < 32 << 20,
+      `the server produced ${server.stats.produced} bytes`,
+    );
+    // An explicit limit without a known size.
+    await assert.rejects(
+      download(url, dest, { maxBytes: 100_000 }),
+      /stopped: the server sent more than the limit of 100000 bytes/,
+    );
+    // A larger announced size is refused before any byte is written.
+    const big = server.url("/big");
+    await assert.rejects(
+      download(big, dest, { maxBytes: 100_000 }),
+      (e: Error) =>
+        e.message ===
+          `Download of ${big} failed: the server announces 1048576 bytes, more than the limit of 100000`,
+    );
+  } finally {
+    await server.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -6,6 +6,12 @@
  * whose size and checksums match is renamed to `<dest>`, so `<dest>` existing
  * means it was verified.
  *
+ * Two guards keep a misbehaving server from hanging or filling the disk: a
+ * request that sends nothing for `idleTimeoutMs` is dropped and resumed like
+ * a cut connection (then, retries spent, fails with a message saying so), and
+ * a body that runs past `maxBytes` (by default the expected `size`) is cut off
+ * at once, its `.part` deleted.
+ *
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
@@ -31,7 +37,22 @@ export interface DownloadOptions {
   retries?: number;
   /** Pause before the first automatic resume, doubled each time. @default 1000 */
   retryDelayMs?: number;
+  /**
+   * Drop a request that sends no byte (headers or body) for this long, and
+   * resume it as after a cut connection.
+   * @default 60000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Most bytes the file may have: a longer body, or a larger announced
+   * size, stops the download with an error.
+   * @default the expected `size`, else no limit
+   */
+  maxBytes?: number;
 }
+
+/** Default of {@linkcode DownloadOptions.idleTimeoutMs}: one minute. */
+export const DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
 
 /** What {@linkcode download} found or did. */
 export interface DownloadResult {
@@ -77,6 +98,13 @@ export async function download(
   }
 
   const part = `${dest}.part`;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DOWNLOAD_IDLE_TIMEOUT_MS;
+  if (!(idleTimeoutMs > 0 && Number.isFinite(idleTimeoutMs))) {
+    throw new Error(
+      `Option idleTimeoutMs is ${idleTimeoutMs}: expected a positive number of milliseconds`,
+    );
+  }
+  const maxBytes = expected.maxBytes ?? expected.size;
   await Deno.mkdir(dirname(dest), { recursive: true });
   const fetchFn = options.fetch ?? globalThis.fetch;
   const retries = options.retries ?? 3;
@@ -84,7 +112,7 @@ export async function download(
   let restartedAfter416 = false;
   for (let attempt = 0;; attempt++) {
     let offset = (await sizeOf(part)) ?? 0;
-    if (expected.size !== undefined && offset > expected.size) {
+    if (offset > (expected.size ?? maxBytes ?? Infinity)) {
       await Deno.remove(part);
       offset = 0;
     }
@@ -93,6 +121,8 @@ export async function download(
       : await fetchInto(url, part, offset, {
         fetchFn,
         size: expected.size,
+        maxBytes,
+        idleTimeoutMs,
         onProgress: options.onProgress,
       });
     if (outcome.kind === "restart") {
@@ -167,26 +197,75 @@ async function fetchInto(
   url: string,
   part: string,
   offset: number,
-  { fetchFn, size, onProgress }: {
+  options: {
     fetchFn: typeof fetch;
     size: number | undefined;
+    maxBytes: number | undefined;
+    idleTimeoutMs: number;
     onProgress: DownloadOptions["onProgress"];
   },
+): Promise<FetchOutcome> {
+  // The watchdog aborts the request when neither headers nor body bytes
+  // arrive in time; every chunk rearms it.
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stalled = false;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      abort.abort();
+    }, options.idleTimeoutMs);
+  };
+  arm();
+  try {
+    return await request(
+      url,
+      part,
+      offset,
+      options,
+      abort.signal,
+      arm,
+      () =>
+        stalled
+          ? `no data from the server for ${options.idleTimeoutMs / 1000} s`
+          : undefined,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function request(
+  url: string,
+  part: string,
+  offset: number,
+  { fetchFn, size, maxBytes, onProgress }: {
+    fetchFn: typeof fetch;
+    size: number | undefined;
+    maxBytes: number | undefined;
+    onProgress: DownloadOptions["onProgress"];
+  },
+  signal: AbortSignal,
+  rearm: () => void,
+  stallReason: () => string | undefined,
 ): Promise<FetchOutcome> {
   const headers: Record<string, string> = {};
   if (offset > 0) headers["range"] = `bytes=${offset}-`;
   let response: Response;
   try {
-    response = await fetchFn(url, { headers });
+    response = await fetchFn(url, { headers, signal });
   } catch (error) {
     if (isPermissionError(error)) throw error;
     return {
       kind: "interrupted",
       held: offset,
       total: undefined,
-      reason: `cannot reach the server: ${messageOf(error)}`,
+      reason: stallReason() ??
+        `cannot reach the server: ${messageOf(error)}`,
     };
   }
+  rearm();
 
   let start = 0;
   let total: number | undefined;
@@ -232,6 +311,12 @@ async function fetchInto(
       `Download of ${url} failed: the server announces ${total} bytes, expected ${size}`,
     );
   }
+  if (maxBytes !== undefined && total !== undefined && total > maxBytes) {
+    await response.body.cancel();
+    throw new Error(
+      `Download of ${url} failed: the server announces ${total} bytes, more than the limit of ${maxBytes}`,
+    );
+  }
 
   const file = await Deno.open(part, {
     write: true,
@@ -242,11 +327,17 @@ async function fetchInto(
   const md5 = createHash("md5");
   const sha256 = createHash("sha256");
   let held = start;
+  let overflow = false;
   onProgress?.(held, total);
   try {
     // The digests cover the whole file: the resumed prefix first.
     if (start > 0) await hashPrefix(part, start, [md5, sha256]);
     for await (const chunk of response.body) {
+      rearm();
+      if (maxBytes !== undefined && held + chunk.length > maxBytes) {
+        overflow = true;
+        break; // leaving the loop cancels the body
+      }
       let written = 0;
       while (written < chunk.length) {
         written += await file.write(chunk.subarray(written));
@@ -258,9 +349,20 @@ async function fetchInto(
     }
     await file.sync();
   } catch (error) {
-    return { kind: "interrupted", held, total, reason: messageOf(error) };
+    return {
+      kind: "interrupted",
+      held,
+      total,
+      reason: stallReason() ?? messageOf(error),
+    };
   } finally {
     file.close();
+  }
+  if (overflow) {
+    await Deno.remove(part);
+    throw new Error(
+      `Download of ${url} stopped: the server sent more than the limit of ${maxBytes} bytes; deleted "${part}"`,
+    );
   }
   if (total !== undefined && held < total) {
     return {
@@ -282,6 +384,7 @@ interface Expectations {
   md5?: string;
   sha256?: string;
   size?: number;
+  maxBytes?: number;
 }
 
 function checkExpectations(options: DownloadOptions): Expectations {
@@ -303,10 +406,19 @@ function checkExpectations(options: DownloadOptions): Expectations {
       `Option size is ${options.size}: expected a whole number of bytes`,
     );
   }
+  if (
+    options.maxBytes !== undefined &&
+    !(Number.isSafeInteger(options.maxBytes) && options.maxBytes > 0)
+  ) {
+    throw new Error(
+      `Option maxBytes is ${options.maxBytes}: expected a positive whole number of bytes`,
+    );
+  }
   return {
     md5: hex("md5", options.md5, 32),
     sha256: hex("sha256", options.sha256, 64),
     size: options.size,
+    maxBytes: options.maxBytes,
   };
 }
 
