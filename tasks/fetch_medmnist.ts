@@ -8,12 +8,19 @@
  *
  * Writes only `<out>/<flag>_<size>.npz` (`<flag>.npz` for 28 px, as upstream
  * names it), through `<file>.part`; an interrupted download resumes on the
- * next run, and a verified file is not fetched again.
+ * next run, and a verified file is not fetched again. A request silent for
+ * `--timeout` seconds is dropped and resumed (`--retries` times), and a body
+ * larger than any archive of that flag and size could be is cut off.
  *
  * @module
  */
 import { Command } from "commander";
 import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
+import {
+  addDownloadFlags,
+  type DownloadFlagValues,
+  downloadOptions,
+} from "./_download_flags.ts";
 import { join } from "node:path";
 import { download } from "../lib/io/download.ts";
 import { formatBytes, Progress } from "../lib/io/progress.ts";
@@ -42,10 +49,17 @@ export async function main(
       "mirror holding the same file names (tests use a local server)",
       MEDMNIST_BASE_URL,
     );
+  addDownloadFlags(program);
   if (!parseCommand(program, args, print)) return;
   const flags = program.opts<
-    { size: string; out: string; md5?: string; baseUrl: string }
+    {
+      size: string;
+      out: string;
+      md5?: string;
+      baseUrl: string;
+    } & DownloadFlagValues
   >();
+  const network = downloadOptions(flags);
   if (!/^\d+$/.test(flags.size)) {
     throw new Error(
       `--size is "${flags.size}": expected one of ${MEDMNIST_SIZES.join(", ")}`,
@@ -61,7 +75,9 @@ export async function main(
 
   let bar: Progress | undefined;
   const result = await download(source.url, dest, {
+    ...network,
     md5: source.md5,
+    maxBytes: source.maxBytes,
     onProgress: (received, total) => {
       bar ??= new Progress(total ?? 0, {
         label: source.fileName,

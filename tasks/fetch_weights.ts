@@ -14,7 +14,9 @@
  * announces (`X-Linked-Etag`). Meta publishes no checksum, so a first Meta
  * download is checked by size only. Either way the SHA-256 is written to
  * `<file>.sha256` (sha256sum format) and a re-run verifies the file against it
- * instead of downloading again.
+ * instead of downloading again. A request silent for `--timeout` seconds is
+ * dropped and resumed (`--retries` times); a body larger than the model's
+ * float32 parameters could fill (plus 1% and 1 MiB) is cut off.
  *
  * The Hub redirects downloads to storage hosts that change over time
  * (`cas-bridge.xethub.hf.co`, `cdn-lfs*.hf.co`, `*.cdn.hf.co`, formerly
@@ -24,6 +26,11 @@
  */
 import { Command } from "commander";
 import { type MainOptions, parseCommand, runTask } from "./_cli.ts";
+import {
+  addDownloadFlags,
+  type DownloadFlagValues,
+  downloadOptions,
+} from "./_download_flags.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { download } from "../lib/io/download.ts";
@@ -56,10 +63,12 @@ export async function main(
       "--base-url <url>",
       "mirror standing in for the source host (tests use a local server)",
     );
+  addDownloadFlags(program);
   if (!parseCommand(program, args, print)) return;
   const flags = program.opts<
-    { source: string; out: string; baseUrl?: string }
+    { source: string; out: string; baseUrl?: string } & DownloadFlagValues
   >();
+  const network = downloadOptions(flags);
   const source = dinov2Source(program.args[0], flags.source as WeightsSource, {
     baseUrl: flags.baseUrl,
   });
@@ -71,7 +80,7 @@ export async function main(
   if (flags.source === "hf") {
     announced = await withNetHint(
       source.url,
-      () => fetchHfFileInfo(source.url),
+      () => fetchHfFileInfo(source.url, { timeoutMs: network.idleTimeoutMs }),
     );
   }
   const recorded = await readSidecar(sidecar);
@@ -80,8 +89,10 @@ export async function main(
     source.url,
     () =>
       download(source.url, dest, {
+        ...network,
         sha256: announced.sha256 ?? recorded,
         size: announced.size,
+        maxBytes: source.maxBytes,
         onProgress: (received, total) => {
           bar ??= new Progress(total ?? 0, {
             label: source.fileName,

@@ -12,11 +12,16 @@ interface Route {
   /** Answer 302 to this path, with these extra headers. */
   redirect?: string;
   headers?: Record<string, string>;
+  /** Send the headers, then no body byte (for 3 s at most). */
+  stall?: boolean;
+  /** Stream 1 MiB chunks without a Content-Length, up to 1 GiB. */
+  endless?: boolean;
 }
 
 /** A local stand-in for Zenodo, Meta's host and the Hub (with its CDN redirect). */
 function serve(routes: Record<string, Route>) {
   const log: string[] = [];
+  const stats = { produced: 0 };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     (request) => {
@@ -30,6 +35,18 @@ function serve(routes: Record<string, Route>) {
           status: 302,
           headers: { location: route.redirect, ...route.headers },
         });
+      }
+      if (route.endless) {
+        const chunk = new Uint8Array(1 << 20).fill(3);
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            pull(c) {
+              if (stats.produced >= 2 ** 30) return c.close();
+              stats.produced += chunk.length;
+              c.enqueue(chunk);
+            },
+          }),
+        );
       }
       const body = route.body!;
       const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
@@ -50,10 +67,17 @@ function serve(routes: Record<string, Route>) {
       if (request.method === "HEAD") {
         return new Response(null, { status: 200, headers });
       }
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const stream = new ReadableStream<Uint8Array>({
         start(c) {
-          c.enqueue(sent);
-          c.close();
+          if (!route.stall) {
+            c.enqueue(sent);
+            return c.close();
+          }
+          timer = setTimeout(() => c.close(), 3000);
+        },
+        cancel() {
+          clearTimeout(timer);
         },
       });
       return new Response(stream, { status: range ? 206 : 200, headers });
@@ -62,6 +86,7 @@ function serve(routes: Record<string, Route>) {
   return {
     base: `http://127.0.0.1:${server.addr.port}`,
     log,
+    stats,
     close: () => server.shutdown(),
   };
 }
@@ -363,4 +388,76 @@ Deno.test("fetch:weights rejects an unknown model or source", async () => {
     fetchWeights(["dinov2_vits14", "--source", "torchhub"], io().options),
     /Weights source "torchhub": expected meta or hf/,
   );
+});
+
+Deno.test("fetch:medmnist gives up on a silent server after --timeout and --retries", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = serve({
+    "/organcmnist_64.npz": { body: bytes(3000, 8), stall: true },
+  });
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      fetchMedmnist([
+        "organcmnist",
+        "--size",
+        "64",
+        "--out",
+        dir,
+        "--base-url",
+        server.base,
+        "--timeout",
+        "0.2",
+        "--retries",
+        "1",
+      ], io().options),
+      (e: Error) =>
+        e.message ===
+          `Download of ${server.base}/organcmnist_64.npz?download=1 failed: no data from the server for 0.2 s`,
+    );
+    // One retry after a 1 s pause: well under the server's 3 s stall.
+    assert.ok(Date.now() - started < 2800, "stopped waiting early");
+    assert.deepEqual(server.log, [
+      "GET /organcmnist_64.npz",
+      "GET /organcmnist_64.npz",
+    ]);
+    await assert.rejects(
+      fetchMedmnist(["organcmnist", "--timeout", "soon"], io().options),
+      /--timeout is "soon": expected a positive number of seconds/,
+    );
+    await assert.rejects(
+      fetchMedmnist(["organcmnist", "--retries", "-1"], io().options),
+      /--retries is "-1": expected a whole number from 0 to 100/,
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fetch:weights stops an endless body at the size the model's parameters allow", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = serve({
+    "/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth": { endless: true },
+  });
+  try {
+    const dest = join(dir, "dinov2_vits14_pretrain.pth");
+    await assert.rejects(
+      fetchWeights(
+        ["dinov2_vits14", "--out", dir, "--base-url", server.base],
+        io().options,
+      ),
+      (e: Error) =>
+        e.message ===
+          `Download of ${server.base}/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth stopped: the server sent more than the limit of 90157144 bytes; deleted "${dest}.part"`,
+    );
+    assert.equal(await exists(`${dest}.part`), false);
+    assert.ok(
+      server.stats.produced < 256 << 20,
+      `the server produced ${server.stats.produced} bytes`,
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -45,8 +45,9 @@ export interface DownloadOptions {
   idleTimeoutMs?: number;
   /**
    * Most bytes the file may have: a longer body, or a larger announced
-   * size, stops the download with an error.
-   * @default the expected `size`, else no limit
+   * size, stops the download with an error. The expected `size`, when
+   * given, is a limit too.
+   * @default no limit beyond `size`
    */
   maxBytes?: number;
 }
@@ -104,7 +105,12 @@ export async function download(
       `Option idleTimeoutMs is ${idleTimeoutMs}: expected a positive number of milliseconds`,
     );
   }
-  const maxBytes = expected.maxBytes ?? expected.size;
+  // A body longer than the expected size is as wrong as one past the limit.
+  const cap = Math.min(
+    expected.maxBytes ?? Infinity,
+    expected.size ?? Infinity,
+  );
+  const maxBytes = cap === Infinity ? undefined : cap;
   await Deno.mkdir(dirname(dest), { recursive: true });
   const fetchFn = options.fetch ?? globalThis.fetch;
   const retries = options.retries ?? 3;
@@ -112,7 +118,7 @@ export async function download(
   let restartedAfter416 = false;
   for (let attempt = 0;; attempt++) {
     let offset = (await sizeOf(part)) ?? 0;
-    if (offset > (expected.size ?? maxBytes ?? Infinity)) {
+    if (offset > cap) {
       await Deno.remove(part);
       offset = 0;
     }

@@ -46,6 +46,40 @@ export interface Source {
   fileName: string;
   md5?: string;
   sha256?: string;
+  /** Most bytes the file can have: a longer download is stopped. */
+  maxBytes?: number;
+}
+
+/**
+ * Images (train + val + test) and channels of the recorded flags, from the
+ * MedMNIST v2 paper's Table 1: they bound the size of every archive.
+ */
+export const MEDMNIST_COUNTS: Readonly<
+  Record<string, { images: number; channels: 1 | 3 }>
+> = {
+  bloodmnist: { images: 11_959 + 1_712 + 3_421, channels: 3 },
+  organcmnist: { images: 12_975 + 2_392 + 8_216, channels: 1 },
+};
+
+/**
+ * The cap for a flag without recorded counts: 16 GiB, above every 2D MedMNIST
+ * archive even uncompressed (the largest, 224 px PathMNIST, holds 16.1 GB of
+ * pixels).
+ */
+export const MEDMNIST_ANY_MAX_BYTES = 16 * 2 ** 30;
+
+/**
+ * Most bytes a MedMNIST archive can have: its uint8 pixels and labels
+ * uncompressed, plus deflate's worst case (5 bytes per stored 64 KiB block,
+ * bounded here by 1 per 8 KiB) and 1 MiB for the zip and `.npy` headers. The
+ * real files are smaller (they are compressed); the bound only has to stop a
+ * server that sends more than any such file could hold.
+ */
+export function medmnistMaxBytes(flag: string, size: number): number {
+  const counts = MEDMNIST_COUNTS[flag];
+  if (!counts) return MEDMNIST_ANY_MAX_BYTES;
+  const raw = counts.images * (size * size * counts.channels + 8);
+  return raw + Math.ceil(raw / 8192) + 2 ** 20;
 }
 
 /** Options of {@linkcode medmnistSource}. */
@@ -81,15 +115,39 @@ export function medmnistSource(
   }
   const fileName = size === 28 ? `${flag}.npz` : `${flag}_${size}.npz`;
   const base = trimSlash(options.baseUrl ?? MEDMNIST_BASE_URL);
-  return { url: `${base}/${fileName}?download=1`, fileName, md5 };
+  return {
+    url: `${base}/${fileName}?download=1`,
+    fileName,
+    md5,
+    maxBytes: medmnistMaxBytes(flag, size),
+  };
 }
 
-/** DINOv2 backbones this project loads, with their Hugging Face repositories. */
+/**
+ * DINOv2 backbones this project loads, with their Hugging Face repositories,
+ * width and depth.
+ */
 export const DINOV2_MODELS = {
-  dinov2_vits14: { hfRepo: "facebook/dinov2-small" },
-  dinov2_vitb14: { hfRepo: "facebook/dinov2-base" },
-  dinov2_vitl14: { hfRepo: "facebook/dinov2-large" },
+  dinov2_vits14: { hfRepo: "facebook/dinov2-small", embed: 384, depth: 12 },
+  dinov2_vitb14: { hfRepo: "facebook/dinov2-base", embed: 768, depth: 12 },
+  dinov2_vitl14: { hfRepo: "facebook/dinov2-large", embed: 1024, depth: 24 },
 } as const;
+
+/**
+ * Most bytes a DINOv2 checkpoint can have: its float32 parameters (the
+ * published 21 M / 86 M / 300 M, counted exactly from the architecture) plus
+ * 1% and 1 MiB for the container (zip entries and pickle, or the
+ * safetensors header). ViT-S/14: 22,056,576 parameters, 88.2 MB.
+ */
+export function dinov2MaxBytes(name: Dinov2Name): number {
+  const { embed: d, depth } = DINOV2_MODELS[name];
+  // Patch embedding (3*14*14*D + D), CLS and mask tokens (2D), 37*37+1
+  // position embeddings, final norm (2D); each block 12D^2 + 15D (two
+  // norms, qkv, projection, two layer scales, the 4D MLP).
+  const params = (588 + 1 + 2 + 1370 + 2) * d +
+    depth * (12 * d * d + 15 * d);
+  return Math.ceil(4 * params * 1.01) + 2 ** 20;
+}
 
 /** A key of {@linkcode DINOV2_MODELS}. */
 export type Dinov2Name = keyof typeof DINOV2_MODELS;
@@ -131,6 +189,7 @@ export function dinov2Source(
     return {
       url: `${base}/dinov2/${name}/${name}_pretrain.pth`,
       fileName: `${name}_pretrain.pth`,
+      maxBytes: dinov2MaxBytes(name as Dinov2Name),
     };
   }
   if (source === "hf") {
@@ -138,6 +197,7 @@ export function dinov2Source(
     return {
       url: `${base}/${model.hfRepo}/resolve/main/model.safetensors`,
       fileName: `${name}_hf.safetensors`,
+      maxBytes: dinov2MaxBytes(name as Dinov2Name),
     };
   }
   throw new Error(`Weights source "${source}": expected meta or hf`);
@@ -159,6 +219,8 @@ export interface HfFileInfo {
 export interface FetchHfFileInfoOptions {
   /** Fetch implementation, for tests. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** Give up when the Hub has not answered after this long. @default 60000 */
+  timeoutMs?: number;
 }
 
 /**
@@ -171,14 +233,27 @@ export async function fetchHfFileInfo(
   options: FetchHfFileInfoOptions = {},
 ): Promise<HfFileInfo> {
   const fetchFn = options.fetch ?? globalThis.fetch;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   let response: Response;
   try {
-    response = await fetchFn(url, { method: "HEAD", redirect: "manual" });
+    response = await fetchFn(url, {
+      method: "HEAD",
+      redirect: "manual",
+      signal: abort.signal,
+    });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new Error(
-      `Cannot reach Hugging Face at ${url}: ${(error as Error).message}`,
+      `Cannot reach Hugging Face at ${url}: ${
+        abort.signal.aborted
+          ? `no answer for ${timeoutMs / 1000} s`
+          : (error as Error).message
+      }`,
     );
+  } finally {
+    clearTimeout(timer);
   }
   await response.body?.cancel();
   if (response.status >= 400) {
