@@ -87,3 +87,35 @@ Deno.test("loadDataset() treats other names as image folders and explains a miss
     );
   });
 });
+
+Deno.test("loadDataset() refuses an image folder whose class links out of the dataset root", async () => {
+  await withDir(async (dir) => {
+    for (
+      const f of ["x/train/b/one.jpg", "x/shared/two.jpg", "out/three.jpg"]
+    ) {
+      await Deno.mkdir(`${dir}/${f.slice(0, f.lastIndexOf("/"))}`, {
+        recursive: true,
+      });
+      await Deno.writeFile(`${dir}/${f}`, new Uint8Array());
+    }
+    const real = await Deno.realPath(dir);
+    // Inside the dataset root (x), a link between its folders is fine.
+    await Deno.symlink(`${dir}/x/shared`, `${dir}/x/train/a`);
+    const ds = await loadDataset("x", { root: `${dir}/x`, split: "train" });
+    assert.deepEqual(ds.classes, ["a", "b"]);
+    // `data/x/train/c -> <outside>`, like `-> /etc`: refused, naming it.
+    await Deno.symlink(`${dir}/out`, `${dir}/x/train/c`);
+    await assert.rejects(
+      loadDataset("x", { root: `${dir}/x`, split: "train" }),
+      (e: Error) =>
+        e.message ===
+          `Image folder "${dir}/x/train": "${dir}/x/train/c" is a symlink to "${real}/out", outside "${real}/x" (refused; allowOutsideLinks follows it)`,
+    );
+    const all = await loadDataset("x", {
+      root: `${dir}/x`,
+      split: "train",
+      allowOutsideLinks: true,
+    });
+    assert.deepEqual(all.classes, ["a", "b", "c"]);
+  });
+});
