@@ -211,34 +211,44 @@ async function fetchInto(
     onProgress: DownloadOptions["onProgress"];
   },
 ): Promise<FetchOutcome> {
-  // The watchdog aborts the request when neither headers nor body bytes
-  // arrive in time; every chunk rearms it.
-  const abort = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stalled = false;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      abort.abort();
-    }, options.idleTimeoutMs);
-  };
-  arm();
+  const watchdog = new Watchdog(options.idleTimeoutMs);
   try {
-    return await request(
-      url,
-      part,
-      offset,
-      options,
-      abort.signal,
-      arm,
-      () =>
-        stalled
-          ? `no data from the server for ${options.idleTimeoutMs / 1000} s`
-          : undefined,
-    );
+    return await request(url, part, offset, options, watchdog);
   } finally {
-    clearTimeout(timer);
+    watchdog.pause();
+  }
+}
+
+/**
+ * Aborts a request when neither headers nor body bytes arrive within
+ * `timeoutMs`; every chunk rearms it. Paused while the client itself is busy
+ * (hashing a resumed prefix), so slowness of ours is not taken for a stall.
+ */
+class Watchdog {
+  readonly #abort = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stalled = false;
+  constructor(readonly timeoutMs: number) {
+    this.arm();
+  }
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+  arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#stalled = true;
+      this.#abort.abort();
+    }, this.timeoutMs);
+  }
+  pause(): void {
+    clearTimeout(this.#timer);
+  }
+  /** Why the request failed, when the watchdog ended it. */
+  reason(): string | undefined {
+    return this.#stalled
+      ? `no data from the server for ${this.timeoutMs / 1000} s`
+      : undefined;
   }
 }
 
@@ -252,26 +262,24 @@ async function request(
     maxBytes: number | undefined;
     onProgress: DownloadOptions["onProgress"];
   },
-  signal: AbortSignal,
-  rearm: () => void,
-  stallReason: () => string | undefined,
+  watchdog: Watchdog,
 ): Promise<FetchOutcome> {
   const headers: Record<string, string> = {};
   if (offset > 0) headers["range"] = `bytes=${offset}-`;
   let response: Response;
   try {
-    response = await fetchFn(url, { headers, signal });
+    response = await fetchFn(url, { headers, signal: watchdog.signal });
   } catch (error) {
     if (isPermissionError(error)) throw error;
     return {
       kind: "interrupted",
       held: offset,
       total: undefined,
-      reason: stallReason() ??
+      reason: watchdog.reason() ??
         `cannot reach the server: ${messageOf(error)}`,
     };
   }
-  rearm();
+  watchdog.arm();
 
   let start = 0;
   let total: number | undefined;
@@ -337,9 +345,13 @@ async function request(
   onProgress?.(held, total);
   try {
     // The digests cover the whole file: the resumed prefix first.
-    if (start > 0) await hashPrefix(part, start, [md5, sha256]);
+    if (start > 0) {
+      watchdog.pause();
+      await hashPrefix(part, start, [md5, sha256]);
+      watchdog.arm();
+    }
     for await (const chunk of response.body) {
-      rearm();
+      watchdog.arm();
       if (maxBytes !== undefined && held + chunk.length > maxBytes) {
         overflow = true;
         break; // leaving the loop cancels the body
@@ -353,13 +365,14 @@ async function request(
       held += chunk.length;
       onProgress?.(held, total);
     }
+    watchdog.pause();
     await file.sync();
   } catch (error) {
     return {
       kind: "interrupted",
       held,
       total,
-      reason: stallReason() ?? messageOf(error),
+      reason: watchdog.reason() ?? messageOf(error),
     };
   } finally {
     file.close();
