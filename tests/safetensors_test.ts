@@ -387,3 +387,20 @@ Deno.test("readSafetensorsHeader() refuses overlapping, gapped, duplicate and un
     assert.deepEqual([...header.entries.keys()], ["a", "b"]);
   });
 });
+
+Deno.test("readSafetensorsHeader() refuses a header longer than the reference's 100 MB bound", async () => {
+  await withTemp(async (dir) => {
+    const path = join(dir, "long.safetensors");
+    // A sparse 128 MB file whose header length claims 100,000,001 bytes.
+    const prefix = new Uint8Array(8);
+    new DataView(prefix.buffer).setBigUint64(0, 100_000_001n, true);
+    await Deno.writeFile(path, prefix);
+    await Deno.truncate(path, 128 << 20);
+    await assert.rejects(
+      readSafetensorsHeader(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read safetensors file "${path}": header length 100000001 exceeds 100000000 bytes (not a safetensors file, or truncated)`,
+    );
+  });
+});
