@@ -8,7 +8,12 @@ import {
   saveCheckpoint,
 } from "../lib/train/checkpoint.ts";
 import { f32, type HostTensor } from "../lib/weights/host_tensor.ts";
-import { readSafetensorsHeader } from "../lib/weights/safetensors.ts";
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from "../lib/weights/safetensors.ts";
+import { sha256File } from "../lib/io/digest.ts";
 
 function state(epoch: number, fill: number): CheckpointState {
   const params = new Map<string, HostTensor>([
@@ -132,20 +137,83 @@ Deno.test("saveCheckpoint() refuses unstorable state before writing anything", a
   assert.equal((await loadCheckpoint(dir, "best")).epoch, 1);
 });
 
-Deno.test("loadCheckpoint() detects a crash between writing the two files", async () => {
+Deno.test("loadCheckpoint() reads the new checkpoint after a kill between its two renames", async () => {
   const dir = await Deno.makeTempDir();
-  const other = await Deno.makeTempDir();
+  await saveCheckpoint(dir, "last", state(1, 1));
+  const oldJson = await Deno.readFile(join(dir, "last.json"));
+  await saveCheckpoint(dir, "last", state(2, 5));
+  // The tensor file was renamed in, the JSON rename never happened.
+  await Deno.writeFile(join(dir, "last.json"), oldJson);
+  const back = await loadCheckpoint(dir, "last");
+  assert.equal(back.epoch, 2);
+  assert.deepEqual(back.params, state(2, 5).params);
+  assert.deepEqual(back.optimizer, state(2, 5).optimizer);
+  assert.deepEqual(back.rngState, state(2, 5).rngState);
+});
+
+Deno.test("loadCheckpoint() keeps every part of the state in the tensor file, typed arrays included", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = {
+    ...state(3, 2),
+    metrics: { epoch: 3, clean: Uint8Array.from([0b1011, 0xff, 0]) },
+  };
+  await saveCheckpoint(dir, "last", s);
+  await Deno.remove(join(dir, "last.json"));
+  const back = await loadCheckpoint(dir, "last");
+  assert.deepEqual(back.metrics, s.metrics);
+  assert.equal(back.epoch, 3);
+});
+
+Deno.test("loadCheckpoint() checks the digest of a checkpoint whose state is only in its JSON", async () => {
+  const dir = await Deno.makeTempDir();
   await saveCheckpoint(dir, "best", state(1, 1));
-  await saveCheckpoint(other, "best", state(2, 2));
-  // As if the new tensors were renamed in and the JSON rename never happened.
-  await Deno.copyFile(
-    join(other, "best.safetensors"),
-    join(dir, "best.safetensors"),
+  const json = JSON.parse(await Deno.readTextFile(join(dir, "best.json")));
+  // A checkpoint as written before the state moved into the tensor file.
+  const { tensors } = await readSafetensors(join(dir, "best.safetensors"));
+  await writeSafetensors(join(dir, "best.safetensors"), tensors);
+  await Deno.writeTextFile(
+    join(dir, "best.json"),
+    JSON.stringify({
+      ...json,
+      safetensors: {
+        ...json.safetensors,
+        sha256: await sha256File(join(dir, "best.safetensors")),
+      },
+    }),
+  );
+  assert.equal((await loadCheckpoint(dir, "best")).epoch, 1);
+  await Deno.writeTextFile(
+    join(dir, "best.json"),
+    JSON.stringify({ ...json, safetensors: { sha256: "0".repeat(64) } }),
   );
   await assert.rejects(
     () => loadCheckpoint(dir, "best"),
-    /Checkpoint ".*best\.safetensors" does not match ".*best\.json": recorded sha256 [0-9a-f]{64}, file has [0-9a-f]{64}/,
+    /Checkpoint ".*best\.safetensors" does not match ".*best\.json": recorded sha256 0{64}, file has [0-9a-f]{64}/,
   );
+});
+
+Deno.test("saveCheckpoint() on a full disk names the checkpoint and keeps the old one", async () => {
+  const dir = await Deno.makeTempDir();
+  await saveCheckpoint(dir, "last", state(1, 1));
+  // A real ENOSPC: the write goes to /dev/full.
+  const full = async () => {
+    using f = await Deno.open("/dev/full", { write: true });
+    await f.write(new Uint8Array(64));
+  };
+  await assert.rejects(
+    () => saveCheckpoint(dir, "last", state(2, 2), { writeSafetensors: full }),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        new RegExp(
+          `^Cannot write "${join(dir, "last.safetensors")}": No space left`,
+        ),
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(await files(dir), ["last.json", "last.safetensors"]);
+  assert.equal((await loadCheckpoint(dir, "last")).epoch, 1);
 });
 
 Deno.test("loadCheckpoint() names a missing checkpoint and a bad tag", async () => {
@@ -154,7 +222,9 @@ Deno.test("loadCheckpoint() names a missing checkpoint and a bad tag", async () 
     () => loadCheckpoint(dir, "last"),
     (e) =>
       e instanceof Deno.errors.NotFound &&
-      /No "last" checkpoint in ".*": ".*last\.json" not found/.test(e.message),
+      /No "last" checkpoint in ".*": ".*last\.safetensors" not found/.test(
+        e.message,
+      ),
   );
   await assert.rejects(
     () => loadCheckpoint(dir, "final" as never),

@@ -14,6 +14,7 @@ import {
   keepMetricsThrough,
   readMetrics,
   readRunRecord,
+  reconcileMetrics,
   runDirOf,
   writeAvgAcc,
 } from "../lib/train/run_dir.ts";
@@ -198,4 +199,112 @@ Deno.test("readRunRecord() refuses a file that is not a run record", async () =>
     () => readRunRecord(dir),
     /".*config\.json" is not a run record: expected "format": "cufit-ts-run\/1", got undefined/,
   );
+});
+
+Deno.test("createRunDir() --resume refuses inputs whose contents changed, naming the file", async () => {
+  const { tmp, config, weights } = await setup();
+  const init = join(tmp, "init.safetensors");
+  await Deno.writeFile(init, new Uint8Array([4, 5]));
+  const withInit = { ...config, init };
+  const labels = { trainLabels: [0, 1, 2], noisyLabels: [0, 2, 2] };
+  await createRunDir(withInit, { argv: [], ...labels });
+  const resume = { ...withInit, resume: true };
+  await createRunDir(resume, { argv: [], ...labels });
+  await Deno.writeFile(weights, new Uint8Array([1, 2, 4]));
+  await assert.rejects(
+    () => createRunDir(resume, { argv: [], ...labels }),
+    new RegExp(
+      `Cannot resume run ".*run1": the weights file "${weights}" changed since the run started \\(recorded sha256 039058c6[0-9a-f]{56}, now [0-9a-f]{64}\\)`,
+    ),
+  );
+  await Deno.writeFile(weights, new Uint8Array([1, 2, 3]));
+  await Deno.writeFile(init, new Uint8Array([4, 6]));
+  await assert.rejects(
+    () => createRunDir(resume, { argv: [], ...labels }),
+    new RegExp(`the init file "${init}" changed since the run started`),
+  );
+  await Deno.writeFile(init, new Uint8Array([4, 5]));
+  await assert.rejects(
+    () =>
+      createRunDir(resume, {
+        argv: [],
+        ...labels,
+        noisyLabels: [0, 1, 2],
+      }),
+    /the noisy training labels changed since the run started/,
+  );
+});
+
+Deno.test("createRunDir() --resume starts afresh in the folder of a run killed before its record", async () => {
+  const { config } = await setup();
+  const dir = runDirOf(config);
+  await Deno.mkdir(dir, { recursive: true });
+  assert.equal(
+    await createRunDir({ ...config, resume: true }, { argv: [] }),
+    dir,
+  );
+  const rec = await readRunRecord(dir);
+  assert.equal(rec.config.resume, false);
+});
+
+Deno.test("reconcileMetrics() adds the line a kill left out and drops lines after the checkpoint", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: [] });
+  await appendMetrics(dir, rec(0, 0.1));
+  await appendMetrics(dir, rec(1, 0.2));
+  // Checkpoint of epoch 2 written, its line not.
+  assert.deepEqual(await reconcileMetrics(dir, 2, rec(2, 0.3)), [
+    rec(0, 0.1),
+    rec(1, 0.2),
+    rec(2, 0.3),
+  ]);
+  assert.deepEqual(await readMetrics(dir), [
+    rec(0, 0.1),
+    rec(1, 0.2),
+    rec(2, 0.3),
+  ]);
+  // A line past the checkpoint goes; an earlier gap cannot be repaired.
+  await appendMetrics(dir, rec(3, 0.4));
+  assert.equal((await reconcileMetrics(dir, 2, rec(2, 0.3))).length, 3);
+  await assert.rejects(
+    () => reconcileMetrics(dir, 5, rec(5)),
+    /Cannot resume from ".*metrics\.jsonl": it lacks epochs 3 to 4, which precede the checkpoint of epoch 5/,
+  );
+});
+
+Deno.test("appendMetrics() on a full disk names metrics.jsonl", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: [] });
+  await Deno.symlink("/dev/full", join(dir, "metrics.jsonl"));
+  await assert.rejects(
+    () => appendMetrics(dir, rec(0)),
+    new RegExp(
+      `^Error: Cannot write "${
+        join(dir, "metrics.jsonl")
+      }": No space left on device`,
+    ),
+  );
+});
+
+Deno.test("readRunRecord() names an unknown key, a wrong type and a missing key", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: [] });
+  const file = join(dir, "config.json");
+  const good = JSON.parse(await Deno.readTextFile(file));
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...good, extra: 1 }, /Run record ".*config\.json": unknown key "extra"/],
+    [{ ...good, argv: {} }, /key "argv" must be a list, got \{\}/],
+    [
+      { ...good, config: { ...good.config, lr: "big" } },
+      /key "config\.lr" must be a positive number, got "big"/,
+    ],
+    [
+      { ...good, digests: { ...good.digests, init: undefined } },
+      /missing key "digests\.init"/,
+    ],
+  ];
+  for (const [raw, error] of cases) {
+    await Deno.writeTextFile(file, JSON.stringify(raw));
+    await assert.rejects(() => readRunRecord(dir), error);
+  }
 });

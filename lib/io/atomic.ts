@@ -7,13 +7,26 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 
-/** A temporary path beside `path` (same directory, hence same filesystem). */
+/**
+ * A temporary path beside `path` (same directory, hence same filesystem):
+ * `.<name>.<tag>-<pid>-<random>`, which {@linkcode isTempName} recognizes so
+ * that leftovers of a killed writer can be removed later.
+ */
 export function siblingTempPath(path: string, tag = "tmp"): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   return join(
     dirname(path),
     `.${basename(path)}.${tag}-${Deno.pid}-${random}`,
   );
+}
+
+/**
+ * Whether a file name is one {@linkcode siblingTempPath} makes, or the
+ * `<that>.tmp-<hex>` a writer that itself writes through a temporary file
+ * (`writeSafetensors`) makes beside it.
+ */
+export function isTempName(name: string): boolean {
+  return /^\..+\.(tmp|old)-\d+-[0-9a-z]+(\.tmp-[0-9a-f]+)?$/.test(name);
 }
 
 /** Writes every byte to an open file, looping over short writes. */
@@ -26,8 +39,25 @@ export async function writeAll(
 }
 
 /**
+ * An I/O error rewritten to name the file it concerns: the OS reports a full
+ * disk (`ENOSPC`) or a quota without the path, which leaves the person
+ * guessing which write failed. Errors that already name it pass unchanged.
+ */
+export function withPath(error: unknown, path: string, verb = "write"): Error {
+  if (!(error instanceof Error)) return new Error(String(error));
+  if (error.message.includes(path)) return error;
+  const named = new Error(`Cannot ${verb} "${path}": ${error.message}`, {
+    cause: error,
+  });
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) (named as { code?: unknown }).code = code;
+  return named;
+}
+
+/**
  * Writes `data` to a new temporary file beside `path` and flushes it to disk;
  * returns the temporary path (for callers that rename several files in turn).
+ * A failure (a full disk) names `path` and leaves no temporary file behind.
  */
 export async function writeTemp(
   path: string,
@@ -43,7 +73,7 @@ export async function writeTemp(
     await file.syncData();
   } catch (error) {
     await removeQuietly(temp);
-    throw error;
+    throw withPath(error, path);
   }
   return temp;
 }
@@ -63,7 +93,7 @@ export async function writeFileAtomic(
     await Deno.rename(temp, path);
   } catch (error) {
     await removeQuietly(temp);
-    throw error;
+    throw withPath(error, path);
   }
 }
 

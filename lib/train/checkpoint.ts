@@ -1,15 +1,20 @@
 /**
- * Checkpoints of a run: `<tag>.safetensors` (trainable parameters, Adam
- * moments and any other tensors of the training state) and `<tag>.json` (the
- * rest of the state, and the safetensors file's SHA-256), with tag `best` or
- * `last`.
+ * Checkpoints of a run: `<tag>.safetensors` and `<tag>.json`, with tag `best`
+ * or `last`.
  *
- * A save writes both files to temporary names, flushes them, then renames the
- * safetensors file and the JSON file, in that order. A save that fails before
- * the renames (a full disk, a bad value in the state) leaves the previous
- * checkpoint as it was; a crash between the two renames leaves a JSON file
- * that names the digest of another safetensors file, which
- * {@linkcode loadCheckpoint} detects and reports.
+ * One file is one checkpoint: `<tag>.safetensors` holds the tensors
+ * (trainable parameters, Adam moments, any other tensor of the state) and,
+ * in its header's `__metadata__` under `checkpoint`, the rest of the state as
+ * JSON. A save writes that file under a temporary name, flushes it, and
+ * renames it into place: that single rename is the commit, so a kill at any
+ * moment leaves the previous checkpoint or the new one, never a mix, and
+ * whatever else the state holds (typed arrays, per-epoch records) moves with
+ * it. `<tag>.json` is a readable copy of the same state plus the tensor
+ * file's SHA-256, renamed in after the commit; {@linkcode loadCheckpoint}
+ * reads the tensor file's own copy, so a stale `<tag>.json` left by a kill
+ * between the two renames is harmless. (Checkpoints written before the state
+ * moved into the header are still read from `<tag>.json`, after checking its
+ * digest.)
  *
  * Tensors are stored under `param.<name>` for parameters and
  * `state.<path>` for tensors found inside `optimizer`, `rngState` and
@@ -27,10 +32,18 @@ import {
   writeSafetensors,
   type WriteSafetensorsOptions,
 } from "../weights/safetensors.ts";
-import { removeQuietly, siblingTempPath, writeTemp } from "../io/atomic.ts";
+import {
+  removeQuietly,
+  siblingTempPath,
+  withPath,
+  writeTemp,
+} from "../io/atomic.ts";
 
 /** The `format` of checkpoint JSON files. */
 export const CHECKPOINT_FORMAT = "cufit-ts-checkpoint/1";
+
+// The `__metadata__` key of the tensor file that holds the state's JSON.
+const STATE_KEY = "checkpoint";
 
 /** Which checkpoint: the best epoch so far, or the latest. */
 export type CheckpointTag = "best" | "last";
@@ -309,39 +322,61 @@ export async function saveCheckpoint(
 
   const paths = checkpointPaths(dir, tag);
   const write = options.writeSafetensors ?? writeSafetensors;
+  const state_ = {
+    format: CHECKPOINT_FORMAT,
+    tag,
+    epoch: state.epoch,
+    savedAt: (options.now ?? new Date()).toISOString(),
+    params: [...state.params.keys()],
+    optimizer,
+    rngState,
+    metrics,
+  };
   const stTemp = siblingTempPath(paths.safetensors);
   let jsonTemp: string | null = null;
   try {
-    // 2. The tensors, flushed, then hashed as they lie on disk.
-    await write(stTemp, tensors, {
-      metadata: { format: CHECKPOINT_FORMAT, tag, epoch: String(state.epoch) },
-    });
-    {
+    // 2. The tensors and the whole state in one file, flushed, then hashed
+    //    as it lies on disk.
+    try {
+      await write(stTemp, tensors, {
+        metadata: {
+          format: CHECKPOINT_FORMAT,
+          tag,
+          epoch: String(state.epoch),
+          [STATE_KEY]: JSON.stringify(state_),
+        },
+      });
       using f = await Deno.open(stTemp, { read: true, write: true });
       await f.syncData();
+    } catch (e) {
+      throw withPath(e, paths.safetensors);
     }
     const sha256 = await sha256File(stTemp);
     const bytes = (await Deno.stat(stTemp)).size;
-    // 3. The JSON naming that digest, flushed.
+    // 3. The readable copy naming that digest, flushed.
+    const { params, ...rest } = state_;
     const record = {
-      format: CHECKPOINT_FORMAT,
-      tag,
-      epoch: state.epoch,
-      savedAt: (options.now ?? new Date()).toISOString(),
+      ...rest,
       safetensors: { file: `${tag}.safetensors`, sha256, bytes },
-      params: [...state.params.keys()],
-      optimizer,
-      rngState,
-      metrics,
+      params,
     };
     jsonTemp = await writeTemp(
       paths.json,
       JSON.stringify(record, null, 2) + "\n",
     );
-    // 4. Tensors first, JSON last: a crash in between leaves a JSON whose
-    //    digest does not match, which loadCheckpoint() reports.
-    await Deno.rename(stTemp, paths.safetensors);
-    await Deno.rename(jsonTemp, paths.json);
+    // 4. The commit: the tensor file (with its state) replaces the old one
+    //    in one rename. The copy follows; a kill in between leaves a stale
+    //    copy, which loadCheckpoint() does not read.
+    try {
+      await Deno.rename(stTemp, paths.safetensors);
+    } catch (e) {
+      throw withPath(e, paths.safetensors);
+    }
+    try {
+      await Deno.rename(jsonTemp, paths.json);
+    } catch (e) {
+      throw withPath(e, paths.json);
+    }
   } catch (e) {
     await removeQuietly(stTemp);
     if (jsonTemp !== null) await removeQuietly(jsonTemp);
@@ -349,13 +384,13 @@ export async function saveCheckpoint(
   }
 }
 
-/** Whether checkpoint `tag` exists (its JSON file does) in `dir`. */
+/** Whether checkpoint `tag` exists (its tensor file does) in `dir`. */
 export async function hasCheckpoint(
   dir: string,
   tag: CheckpointTag,
 ): Promise<boolean> {
   try {
-    return (await Deno.stat(checkpointPaths(dir, tag).json)).isFile;
+    return (await Deno.stat(checkpointPaths(dir, tag).safetensors)).isFile;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
@@ -363,9 +398,10 @@ export async function hasCheckpoint(
 }
 
 /**
- * Reads checkpoint `tag` from `dir`, after checking that its safetensors file
- * is the one its JSON names (same SHA-256). A missing checkpoint throws
- * `Deno.errors.NotFound`.
+ * Reads checkpoint `tag` from `dir`: the state stored in its tensor file
+ * (see the module doc), or, for a checkpoint written before the state moved
+ * there, `<tag>.json` after checking that it names the tensor file's
+ * SHA-256. A missing checkpoint throws `Deno.errors.NotFound`.
  */
 export async function loadCheckpoint(
   dir: string,
@@ -373,73 +409,118 @@ export async function loadCheckpoint(
 ): Promise<LoadedCheckpoint> {
   checkTag(tag);
   const paths = checkpointPaths(dir, tag);
-  let text: string;
+  let file: Awaited<ReturnType<typeof readSafetensors>>;
   try {
-    text = await Deno.readTextFile(paths.json);
+    file = await readSafetensors(paths.safetensors);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      // Still a NotFound, so callers can tell "no checkpoint yet" apart.
-      throw new Deno.errors.NotFound(
-        `No "${tag}" checkpoint in "${dir}": "${paths.json}" not found`,
-      );
-    }
-    throw e;
-  }
-  let rec: Record<string, unknown>;
-  try {
-    rec = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(
-      `Cannot parse "${paths.json}": ${(e as Error).message}`,
-    );
-  }
-  if (rec?.format !== CHECKPOINT_FORMAT) {
-    throw new TypeError(
-      `"${paths.json}" is not a checkpoint: expected "format": "${CHECKPOINT_FORMAT}", got ${
-        JSON.stringify(rec?.format)
-      }`,
-    );
-  }
-  const st = rec.safetensors as { sha256?: unknown } | undefined;
-  if (typeof st?.sha256 !== "string" || !Array.isArray(rec.params)) {
-    throw new TypeError(
-      `"${paths.json}" lacks "safetensors.sha256" or "params"`,
-    );
-  }
-  let actual: string;
-  try {
-    actual = await sha256File(paths.safetensors);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (await exists(paths.json)) {
       throw new Error(
         `Checkpoint "${paths.json}" has no tensor file: "${paths.safetensors}" not found`,
       );
     }
-    throw e;
-  }
-  if (actual !== st.sha256) {
-    throw new Error(
-      `Checkpoint "${paths.safetensors}" does not match "${paths.json}": recorded sha256 ${st.sha256}, file has ${actual} (a save was interrupted between its two files)`,
+    // Still a NotFound, so callers can tell "no checkpoint yet" apart.
+    throw new Deno.errors.NotFound(
+      `No "${tag}" checkpoint in "${dir}": "${paths.safetensors}" not found`,
     );
   }
-  const { tensors } = await readSafetensors(paths.safetensors);
+  const embedded = file.metadata[STATE_KEY];
+  const sha256 = await sha256File(paths.safetensors);
+  const rec = embedded === undefined
+    ? await legacyRecord(paths, sha256)
+    : parseRecord(embedded, `"${paths.safetensors}" header`);
+  const { tensors } = file;
   const params = new Map<string, HostTensor>();
   for (const name of rec.params as string[]) {
     const t = tensors.get(`param.${name}`);
     if (!t) {
       throw new Error(
-        `Checkpoint "${paths.safetensors}" lacks parameter "${name}" listed in "${paths.json}"`,
+        `Checkpoint "${paths.safetensors}" lacks parameter "${name}" listed in its state`,
       );
     }
     params.set(name, t);
   }
+  const where = paths.safetensors;
   return {
     epoch: rec.epoch as number,
     savedAt: rec.savedAt as string,
-    sha256: actual,
+    sha256,
     params,
-    optimizer: decode(rec.optimizer, tensors, paths.json),
-    rngState: decode(rec.rngState, tensors, paths.json),
-    metrics: decode(rec.metrics, tensors, paths.json),
+    optimizer: decode(rec.optimizer, tensors, where),
+    rngState: decode(rec.rngState, tensors, where),
+    metrics: decode(rec.metrics, tensors, where),
   };
+}
+
+/** Parses and checks a checkpoint state record (`what` names where it is). */
+function parseRecord(text: string, what: string): Record<string, unknown> {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`Cannot parse ${what}: ${(e as Error).message}`);
+  }
+  if (rec === null || typeof rec !== "object" || Array.isArray(rec)) {
+    throw new TypeError(`${what} is not a checkpoint: expected an object`);
+  }
+  if (rec.format !== CHECKPOINT_FORMAT) {
+    throw new TypeError(
+      `${what} is not a checkpoint: expected "format": "${CHECKPOINT_FORMAT}", got ${
+        JSON.stringify(rec.format)
+      }`,
+    );
+  }
+  if (!Number.isSafeInteger(rec.epoch) || (rec.epoch as number) < 0) {
+    throw new TypeError(
+      `${what} key "epoch" must be a non-negative integer, got ${
+        JSON.stringify(rec.epoch)
+      }`,
+    );
+  }
+  if (
+    !Array.isArray(rec.params) ||
+    !rec.params.every((p) => typeof p === "string")
+  ) {
+    throw new TypeError(`${what} key "params" must be a list of names`);
+  }
+  return rec;
+}
+
+/** The state of a checkpoint written before it moved into the tensor file. */
+async function legacyRecord(
+  paths: { safetensors: string; json: string },
+  sha256: string,
+): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(paths.json);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `Checkpoint "${paths.safetensors}" holds no state and "${paths.json}" is missing`,
+      );
+    }
+    throw e;
+  }
+  const rec = parseRecord(text, `"${paths.json}"`);
+  const st = rec.safetensors as { sha256?: unknown } | undefined;
+  if (typeof st?.sha256 !== "string") {
+    throw new TypeError(`"${paths.json}" lacks "safetensors.sha256"`);
+  }
+  if (sha256 !== st.sha256) {
+    throw new Error(
+      `Checkpoint "${paths.safetensors}" does not match "${paths.json}": recorded sha256 ${st.sha256}, file has ${sha256} (a save was interrupted between its two files)`,
+    );
+  }
+  return rec;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }

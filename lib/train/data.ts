@@ -106,6 +106,26 @@ export function resolveWeightsFile(
   );
 }
 
+/**
+ * The file the training labels of a config's dataset come from, whose digest
+ * a run records: APTOS's `train_1.csv`, or the MedMNIST `.npz` the loader
+ * picks (`<flag>_224.npz`, else `<flag>.npz`, as `loadMedmnist` does without
+ * a size). `null` for image folders (labels are folder names) and generated
+ * data.
+ */
+export function labelListFile(
+  config: Pick<TrainConfig, "dataset">,
+): string | null {
+  const { kind, root, name } = config.dataset;
+  if (kind === "aptos") return `${root}/train_1.csv`;
+  if (kind !== "medmnist") return null;
+  const flag = name.toLowerCase();
+  for (const c of [`${flag}_224.npz`, `${flag}.npz`]) {
+    if (existsSync(`${root}/${c}`)) return `${root}/${c}`;
+  }
+  return null;
+}
+
 function difficultyOf(spec: object): { difficulty?: number } {
   const d = (spec as { difficulty?: unknown }).difficulty;
   return typeof d === "number" ? { difficulty: d } : {};

@@ -19,10 +19,10 @@ import { join, resolve } from "node:path";
 import { sha256File, sha256Labels } from "../io/digest.ts";
 import type { TrainConfig } from "./config.ts";
 import { avgAccText, type EpochMetrics } from "./metrics.ts";
-import { writeAll, writeFileAtomic } from "../io/atomic.ts";
+import { withPath, writeAll, writeFileAtomic } from "../io/atomic.ts";
+import { parseRunRecord, RUN_FORMAT } from "./run_record.ts";
 
-/** The `format` of `config.json` files this module writes. */
-export const RUN_FORMAT = "cufit-ts-run/1";
+export { RUN_FORMAT };
 
 /** A file and its SHA-256. */
 export interface FileDigest {
@@ -146,11 +146,37 @@ export async function createRunDir(
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   });
+  const digests = async (): Promise<RunRecord["digests"]> => {
+    const weightsFile = options.weightsFile === undefined
+      ? config.weights
+      : options.weightsFile;
+    const labels = (xs: ArrayLike<number> | null | undefined) =>
+      xs === null || xs === undefined ? null : sha256Labels(xs);
+    return {
+      weights: weightsFile === null
+        ? null
+        : await fileDigest(weightsFile, "weights file"),
+      init: config.init === null
+        ? null
+        : await fileDigest(config.init, "init file"),
+      labelList: options.labelListFile
+        ? await fileDigest(options.labelListFile, "label list")
+        : null,
+      trainLabels: labels(options.trainLabels),
+      noisyLabels: labels(options.noisyLabels),
+    };
+  };
   if (config.resume) {
     if (existing === null) {
-      throw new Error(`Cannot resume run "${dir}": "${file}" not found`);
+      if (!(await Deno.stat(dir).then(() => true, () => false))) {
+        throw new Error(`Cannot resume run "${dir}": "${file}" not found`);
+      }
+      // The folder of a run killed before its record was written: nothing
+      // ran yet, so it starts afresh.
     }
-    const diff = firstDifference(existing.config, config, "");
+    const diff = existing === null
+      ? null
+      : firstDifference(existing.config, config, "");
     if (diff !== null) {
       throw new Error(
         `Cannot resume run "${dir}": config key "${diff.key}" was ${
@@ -158,7 +184,14 @@ export async function createRunDir(
         }, now ${JSON.stringify(diff.now)}`,
       );
     }
-    return dir;
+    // The same settings over other bytes would not be the same run.
+    if (existing !== null) {
+      const changed = changedInput(existing.digests, await digests());
+      if (changed !== null) {
+        throw new Error(`Cannot resume run "${dir}": ${changed}`);
+      }
+      return dir;
+    }
   }
   if (existing !== null) {
     throw new Error(
@@ -166,16 +199,12 @@ export async function createRunDir(
     );
   }
 
-  const weightsFile = options.weightsFile === undefined
-    ? config.weights
-    : options.weightsFile;
-  const labels = (xs: ArrayLike<number> | null | undefined) =>
-    xs === null || xs === undefined ? null : sha256Labels(xs);
   const record: RunRecord = {
     format: RUN_FORMAT,
     createdAt: (options.now ?? new Date()).toISOString(),
     cwd: Deno.cwd(),
-    config,
+    // As a fresh run would record it, also when a killed run starts afresh.
+    config: { ...config, resume: false },
     argv: [...(options.argv ?? Deno.args)],
     versions: {
       deno: Deno.version.deno,
@@ -183,21 +212,47 @@ export async function createRunDir(
       typescript: Deno.version.typescript,
       ...options.versions,
     },
-    digests: {
-      weights: weightsFile
-        ? await fileDigest(weightsFile, "weights file")
-        : null,
-      init: config.init ? await fileDigest(config.init, "init file") : null,
-      labelList: options.labelListFile
-        ? await fileDigest(options.labelListFile, "label list")
-        : null,
-      trainLabels: labels(options.trainLabels),
-      noisyLabels: labels(options.noisyLabels),
-    },
+    digests: await digests(),
   };
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n");
   return dir;
+}
+
+const ROLES = {
+  weights: "weights file",
+  init: "init file",
+  labelList: "label list",
+  trainLabels: "clean training labels",
+  noisyLabels: "noisy training labels",
+} as const;
+
+/**
+ * The first recorded input whose bytes differ now, as a phrase naming it and
+ * both digests; `null` when all match. An input recorded as absent (`null`)
+ * is not compared.
+ */
+export function changedInput(
+  recorded: RunRecord["digests"],
+  now: RunRecord["digests"],
+): string | null {
+  for (const [key, role] of Object.entries(ROLES)) {
+    const was = recorded[key as keyof typeof ROLES];
+    const is = now[key as keyof typeof ROLES];
+    if (was === null) continue;
+    const wasSha = typeof was === "string" ? was : was.sha256;
+    const isSha = is === null ? null : typeof is === "string" ? is : is.sha256;
+    if (wasSha === isSha) continue;
+    const file = typeof was === "string" ? "" : ` "${was.path}"`;
+    const nowFile = is !== null && typeof is !== "string" &&
+        typeof was !== "string" && is.path !== was.path
+      ? ` (now "${is.path}")`
+      : "";
+    return `the ${role}${file}${nowFile} changed since the run started (recorded sha256 ${wasSha}, now ${
+      isSha ?? "none"
+    })`;
+  }
+  return null;
 }
 
 function firstDifference(
@@ -225,8 +280,9 @@ function firstDifference(
 }
 
 /**
- * Reads a run folder's `config.json`. A missing file throws
- * `Deno.errors.NotFound`; anything else wrong names the file.
+ * Reads a run folder's `config.json`, strictly (see run_record.ts). A
+ * missing file throws `Deno.errors.NotFound`; anything else wrong is one
+ * error naming the file and the key.
  */
 export async function readRunRecord(dir: string): Promise<RunRecord> {
   const file = join(dir, "config.json");
@@ -245,12 +301,7 @@ export async function readRunRecord(dir: string): Promise<RunRecord> {
       }`,
     );
   }
-  for (const key of ["config", "argv", "versions", "digests", "cwd"] as const) {
-    if (r[key] === undefined || r[key] === null) {
-      throw new TypeError(`"${file}" lacks key "${key}"`);
-    }
-  }
-  return r as RunRecord;
+  return parseRunRecord(raw, file);
 }
 
 /**
@@ -262,8 +313,16 @@ export async function appendMetrics(
   dir: string,
   record: EpochMetrics,
 ): Promise<void> {
-  const line = JSON.stringify(record);
-  using file = await Deno.open(join(dir, "metrics.jsonl"), {
+  const path = join(dir, "metrics.jsonl");
+  try {
+    await appendLine(path, JSON.stringify(record));
+  } catch (e) {
+    throw withPath(e, path);
+  }
+}
+
+async function appendLine(path: string, line: string): Promise<void> {
+  using file = await Deno.open(path, {
     read: true,
     write: true,
     create: true,
@@ -290,6 +349,51 @@ export async function appendMetrics(
   await file.seek(end, Deno.SeekMode.Start);
   await writeAll(file, new TextEncoder().encode(line + "\n"));
   await file.syncData();
+}
+
+/**
+ * Makes `metrics.jsonl` agree with a checkpoint of epoch `epoch` whose state
+ * holds that epoch's record `record` (the trainer saves the checkpoint, then
+ * appends the line): lines of later epochs go (they will be run again), and
+ * the line of `epoch` is the checkpoint's own, appended when a kill came
+ * between the checkpoint and the line. The earlier lines must all be there,
+ * as they were flushed before the checkpoint was written. Rewrites the file
+ * atomically; returns the records of epochs `0..epoch`.
+ */
+export async function reconcileMetrics(
+  dir: string,
+  epoch: number,
+  record: EpochMetrics,
+): Promise<EpochMetrics[]> {
+  const file = join(dir, "metrics.jsonl");
+  const kept = (await readMetrics(dir)).filter((r) => r.epoch < epoch);
+  kept.forEach((r, i) => {
+    if (r.epoch !== i) {
+      throw new Error(
+        `Cannot resume from "${file}": expected epoch ${i} on line ${
+          i + 1
+        }, found epoch ${r.epoch}`,
+      );
+    }
+  });
+  if (kept.length !== epoch) {
+    throw new Error(
+      `Cannot resume from "${file}": it lacks epochs ${kept.length} to ${
+        epoch - 1
+      }, which precede the checkpoint of epoch ${epoch}`,
+    );
+  }
+  if (record?.epoch !== epoch) {
+    throw new Error(
+      `Cannot resume from "${file}": the checkpoint of epoch ${epoch} holds no record of that epoch`,
+    );
+  }
+  const all = [...kept, record];
+  await writeFileAtomic(
+    file,
+    all.map((r) => JSON.stringify(r) + "\n").join(""),
+  );
+  return all;
 }
 
 /**

@@ -20,7 +20,12 @@ import type { HostTensor } from "../weights/host_tensor.ts";
 import { readSafetensors } from "../weights/safetensors.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { lrAt, type TrainConfig } from "./config.ts";
-import { noisyTrainLabels, openDatasets, resolveWeightsFile } from "./data.ts";
+import {
+  labelListFile,
+  noisyTrainLabels,
+  openDatasets,
+  resolveWeightsFile,
+} from "./data.ts";
 import {
   isTrainableName,
   Learner,
@@ -39,11 +44,12 @@ import {
 import {
   appendMetrics,
   createRunDir,
-  keepMetricsThrough,
-  readMetrics,
+  reconcileMetrics,
   runDirOf,
   writeAvgAcc,
 } from "./run_dir.ts";
+import { acquireRunLock, removeStaleTemps, type RunLock } from "./run_lock.ts";
+import { withPath } from "../io/atomic.ts";
 import { SelectionAccumulator } from "./selection.ts";
 
 /** Raised when a loss turns NaN or infinite; the last good checkpoint is kept. */
@@ -418,7 +424,33 @@ export async function train(
   );
   const { learner, backbone, weightsFile } = await buildLearner(config);
   const runDir = runDirOf(config);
+  let lock: RunLock | null = null;
+  let madeDir = false;
   try {
+    // One writer per run folder; leftovers of a killed one go first.
+    madeDir = await Deno.stat(runDir).then(() => false, () => true);
+    if (config.resume && madeDir) {
+      throw new Error(
+        `Cannot resume run "${runDir}": "${runDir}/config.json" not found`,
+      );
+    }
+    await Deno.mkdir(runDir, { recursive: true }).catch((e) => {
+      throw withPath(e, runDir, "create");
+    });
+    lock = await acquireRunLock(runDir);
+    if (lock.stalePid !== null) {
+      log(
+        `run folder: process ${lock.stalePid}, which held ${runDir}, is gone; took over its lock`,
+      );
+    }
+    const temps = await removeStaleTemps(runDir);
+    if (temps.length > 0) {
+      log(
+        `run folder: removed ${temps.length} temporary file(s) of interrupted writes (${
+          temps.join(", ")
+        })`,
+      );
+    }
     await createRunDir(config, {
       argv: options.argv ?? Deno.args,
       versions: {
@@ -427,6 +459,7 @@ export async function train(
         nativeKernels: backend.nativeKernels,
       },
       weightsFile,
+      labelListFile: labelListFile(config),
       trainLabels: trainSet.labels,
       noisyLabels: noisy.noisy,
     });
@@ -450,8 +483,13 @@ export async function train(
           lrAt(ckpt.epoch + 1, config),
         );
         startEpoch = ckpt.epoch + 1;
-        await keepMetricsThrough(runDir, ckpt.epoch);
-        metrics = await readMetrics(runDir);
+        // The checkpoint is the truth: metrics.jsonl and avgacc.txt follow it.
+        metrics = await reconcileMetrics(
+          runDir,
+          ckpt.epoch,
+          ckpt.metrics as unknown as EpochMetrics,
+        );
+        await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
         log(`resume: from epoch ${ckpt.epoch} of ${runDir}`);
       }
     }
@@ -634,5 +672,8 @@ export async function train(
   } finally {
     learner.dispose();
     backbone.dispose();
+    await lock?.release();
+    // A folder this call made but never wrote a run into goes again.
+    if (madeDir) await Deno.remove(runDir).catch(() => {});
   }
 }
