@@ -45,6 +45,15 @@ async function workspace(extra: Record<string, unknown> = {}) {
 const quiet = { log: () => {}, progress: false };
 
 /**
+ * The tensors of a checkpoint (parameters, Adam moments), without its header,
+ * whose state records the time of the save and of each epoch.
+ */
+async function tensorsOf(path: string) {
+  const { readSafetensors } = await import("../lib/weights/safetensors.ts");
+  return (await readSafetensors(path)).tensors;
+}
+
+/**
  * An ImageFolder of classes a, b, c (two small PNGs each, per split) under
  * `dir/folder`, and `dir/folder.json` describing it with `numClasses`.
  */
@@ -164,9 +173,10 @@ Deno.test("train() killed after an epoch and resumed ends with the same metrics 
     const strip = (m: { seconds?: number; imagesPerSecond?: number }[]) =>
       m.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
     assert.deepEqual(strip(resumed.metrics), strip(full.metrics));
-    const a = await Deno.readFile(`${dir}/runs/full/last.safetensors`);
-    const b = await Deno.readFile(`${dir}/runs/cut/last.safetensors`);
-    assert.deepEqual(b, a);
+    assert.deepEqual(
+      await tensorsOf(`${dir}/runs/cut/last.safetensors`),
+      await tensorsOf(`${dir}/runs/full/last.safetensors`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -261,7 +271,30 @@ Deno.test("rerun re-executes a recorded run into a new folder with the same resu
       0,
     );
     const { main } = await import("../tasks/rerun.ts");
-    const code = await main([`${dir}/runs/orig`], () => {});
+    // The temp folder is outside the project: it must be named to be used.
+    await assert.rejects(
+      () => main([`${dir}/runs/orig`], () => {}),
+      /is outside the project .*; pass --allow-outside DIR/,
+    );
+    const planned: string[] = [];
+    assert.equal(
+      await main(
+        [`${dir}/runs/orig`, "--allow-outside", dir, "--dry-run"],
+        (l) => planned.push(l),
+      ),
+      0,
+    );
+    assert.ok(planned.some((l) => /^rerun: grant write .*orig-rerun/.test(l)));
+    assert.ok(planned.some((l) => /^rerun: checked: weights file/.test(l)));
+    assert.ok(planned.some((l) => /^rerun: checked: clean and noisy/.test(l)));
+    assert.throws(
+      () => Deno.statSync(`${dir}/runs/orig-rerun`),
+      Deno.errors.NotFound,
+    );
+    const code = await main(
+      [`${dir}/runs/orig`, "--allow-outside", dir],
+      () => {},
+    );
     assert.equal(code, 0);
     const read = (name: string) =>
       Deno.readTextFileSync(`${dir}/runs/${name}/metrics.jsonl`).trim().split(
@@ -274,7 +307,14 @@ Deno.test("rerun re-executes a recorded run into a new folder with the same resu
     // A changed weights file is refused.
     await Deno.writeTextFile(`${dir}/w.safetensors`, "x", { append: true });
     await assert.rejects(
-      () => main([`${dir}/runs/orig`, "--save", "again"], () => {}),
+      () =>
+        main([
+          `${dir}/runs/orig`,
+          "--save",
+          "again",
+          "--allow-outside",
+          dir,
+        ], () => {}),
       /digest|sha256|changed/i,
     );
   } finally {
@@ -370,8 +410,8 @@ Deno.test("train() names an unreadable image, or skips and reports it with skipB
   }
 });
 
-Deno.test("train:cufit killed with SIGKILL mid-run and resumed ends like an uninterrupted run", async () => {
-  const dir = await workspace({ epoch: "8" });
+Deno.test("train:cufit killed with SIGKILL again and again, resumed each time, ends like an uninterrupted run", async () => {
+  const dir = await workspace({ epoch: "6" });
   try {
     const root = new URL("..", import.meta.url).pathname;
     const args = (save: string, ...extra: string[]) => [
@@ -389,48 +429,311 @@ Deno.test("train:cufit killed with SIGKILL mid-run and resumed ends like an unin
       ...extra,
     ];
     const quietly = { stdout: "null", stderr: "null" } as const;
-    // 1. Kill as soon as the first epoch's checkpoint is in place.
-    const child = new Deno.Command("deno", { args: args("killed"), ...quietly })
-      .spawn();
-    const last = `${dir}/runs/killed/last.json`;
-    for (let i = 0; i < 600; i++) {
+    const run = `${dir}/runs/killed`;
+    // What the run folder looks like: names, sizes and times of its files.
+    const look = () => {
       try {
-        await Deno.stat(last);
-        break;
+        return [...Deno.readDirSync(run)].map((e) => {
+          const st = Deno.lstatSync(`${run}/${e.name}`);
+          return `${e.name}:${st.size}:${st.mtime?.getTime()}`;
+        }).sort().join("|");
       } catch {
-        await new Promise((r) => setTimeout(r, 25));
+        return "";
       }
+    };
+    // 1. Kill each attempt at its k-th change of the folder (k = 1, 3, 6,
+    //    ...), so the kills land in different phases: before the record
+    //    exists, amid checkpoint writes, between a checkpoint and its line.
+    let kills = 0;
+    let finished = false;
+    for (let attempt = 0; attempt < 6 && !finished; attempt++) {
+      const child = new Deno.Command("deno", {
+        args: args("killed", ...(attempt === 0 ? [] : ["--resume"])),
+        ...quietly,
+      }).spawn();
+      let exited = false;
+      const status = child.status.then((s) => {
+        exited = true;
+        return s;
+      });
+      let seen = look();
+      let changes = 0;
+      while (!exited && changes < [1, 3, 6, 10, 15, 21][attempt]) {
+        await new Promise((r) => setTimeout(r, 2));
+        const now = look();
+        if (now !== seen) {
+          changes++;
+          seen = now;
+        }
+      }
+      if (!exited) {
+        child.kill("SIGKILL");
+        kills++;
+      }
+      const s = await status;
+      finished = s.success;
     }
-    child.kill("SIGKILL");
-    await child.status;
-    const linesAtKill = Deno.readTextFileSync(
-      `${dir}/runs/killed/metrics.jsonl`,
-    ).trim().split("\n");
-    assert.ok(linesAtKill.length < 8, "the run was killed before it finished");
-    // 2. Resume it, and run the same config uninterrupted.
-    const resumed = await new Deno.Command("deno", {
-      args: args("killed", "--resume"),
-      ...quietly,
-    })
-      .output();
-    assert.equal(resumed.code, 0);
+    assert.ok(kills >= 3, `killed ${kills} times`);
+    // 2. Resume to the end, and run the same config uninterrupted.
+    if (!finished) {
+      const resumed = await new Deno.Command("deno", {
+        args: args("killed", "--resume"),
+        ...quietly,
+      }).output();
+      assert.equal(resumed.code, 0);
+    }
     const full = await new Deno.Command("deno", {
       args: args("full"),
       ...quietly,
     }).output();
     assert.equal(full.code, 0);
-    const metrics = (name: string) =>
+    assert.equal(metricsFile(run).length, 6);
+    assert.deepEqual(metricsFile(run), metricsFile(`${dir}/runs/full`));
+    for (const tag of ["last", "best"]) {
+      assert.deepEqual(
+        await tensorsOf(`${run}/${tag}.safetensors`),
+        await tensorsOf(`${dir}/runs/full/${tag}.safetensors`),
+      );
+    }
+    assert.equal(
+      Deno.readTextFileSync(`${run}/avgacc.txt`),
+      Deno.readTextFileSync(`${dir}/runs/full/avgacc.txt`),
+    );
+    // No lock or temporary file is left behind.
+    assert.deepEqual(
+      [...Deno.readDirSync(run)].map((e) => e.name).sort(),
+      [
+        "avgacc.txt",
+        "best.json",
+        "best.safetensors",
+        "config.json",
+        "last.json",
+        "last.safetensors",
+        "metrics.jsonl",
+      ],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("rerun re-executes an ImageFolder run: sharp decodes inside the sandbox", async () => {
+  const dir = await workspace();
+  try {
+    await imageFolder(dir, 3, 4);
+    const argv = [
+      "-d",
+      `${dir}/folder.json`,
+      "--weights",
+      `${dir}/w.safetensors`,
+      "--backend",
+      "wasm",
+      "-s",
+      "img",
+    ];
+    assert.equal(await trainTask("linear", argv, quiet), 0);
+    const { main } = await import("../tasks/rerun.ts");
+    assert.equal(
+      await main([`${dir}/runs/img`, "--allow-outside", dir], () => {}),
+      0,
+    );
+    const read = (name: string) =>
       Deno.readTextFileSync(`${dir}/runs/${name}/metrics.jsonl`).trim().split(
         "\n",
       ).map((l) => {
         const { seconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l);
         return rest;
       });
-    assert.equal(metrics("killed").length, 8);
-    assert.deepEqual(metrics("killed"), metrics("full"));
+    assert.deepEqual(read("img-rerun"), read("img"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Metrics without the timing fields, which differ between runs. */
+function timeless(
+  m: { seconds?: number; imagesPerSecond?: number }[],
+): unknown[] {
+  return m.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);
+}
+
+function metricsFile(run: string): unknown[] {
+  return timeless(
+    Deno.readTextFileSync(`${run}/metrics.jsonl`).trim().split("\n").map((
+      l,
+    ) => JSON.parse(l)),
+  );
+}
+
+Deno.test("train() resumes a run killed between renaming a checkpoint's two files", async () => {
+  const dir = await workspace();
+  try {
+    await train(config(dir, "cufit", { save: "full" }), quiet);
+    const run = `${dir}/runs/cut`;
+    let oldJson: Uint8Array | null = null;
+    await train(config(dir, "cufit", { save: "cut" }), {
+      ...quiet,
+      stopAfterEpochs: 2,
+      onEpoch: (m) => {
+        if (m.epoch === 0) oldJson = Deno.readFileSync(`${run}/last.json`);
+      },
+    });
+    // Epoch 1's tensors are in place; its JSON rename never happened.
+    Deno.writeFileSync(`${run}/last.json`, oldJson!);
+    const resumed = await train(
+      config(dir, "cufit", { save: "cut", resume: true }),
+      quiet,
+    );
+    assert.equal(resumed.metrics.length, 3);
+    assert.deepEqual(metricsFile(run), metricsFile(`${dir}/runs/full`));
     assert.deepEqual(
-      await Deno.readFile(`${dir}/runs/killed/last.safetensors`),
-      await Deno.readFile(`${dir}/runs/full/last.safetensors`),
+      await tensorsOf(`${run}/last.safetensors`),
+      await tensorsOf(`${dir}/runs/full/last.safetensors`),
+    );
+    assert.equal(
+      Deno.readTextFileSync(`${run}/avgacc.txt`),
+      Deno.readTextFileSync(`${dir}/runs/full/avgacc.txt`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train() resumes a run killed after a checkpoint but before its metrics line", async () => {
+  const dir = await workspace();
+  try {
+    await train(config(dir, "cufit", { save: "full" }), quiet);
+    const run = `${dir}/runs/cut`;
+    await train(config(dir, "cufit", { save: "cut" }), {
+      ...quiet,
+      stopAfterEpochs: 2,
+    });
+    // The checkpoint of epoch 1 is written; its line and avgacc.txt are not.
+    const lines = Deno.readTextFileSync(`${run}/metrics.jsonl`).split("\n");
+    Deno.writeTextFileSync(`${run}/metrics.jsonl`, lines[0] + "\n");
+    Deno.writeTextFileSync(`${run}/avgacc.txt`, "stale");
+    const resumed = await train(
+      config(dir, "cufit", { save: "cut", resume: true }),
+      quiet,
+    );
+    assert.deepEqual(
+      timeless(resumed.metrics),
+      metricsFile(`${dir}/runs/full`),
+    );
+    assert.deepEqual(metricsFile(run), metricsFile(`${dir}/runs/full`));
+    assert.equal(
+      Deno.readTextFileSync(`${run}/avgacc.txt`),
+      Deno.readTextFileSync(`${dir}/runs/full/avgacc.txt`),
+    );
+    assert.deepEqual(
+      await tensorsOf(`${run}/best.safetensors`),
+      await tensorsOf(`${dir}/runs/full/best.safetensors`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train() removes temporary files of killed writes when it starts", async () => {
+  const dir = await workspace();
+  try {
+    const run = `${dir}/runs/linear`;
+    await train(config(dir, "linear"), { ...quiet, stopAfterEpochs: 1 });
+    const stale = [
+      ".last.safetensors.tmp-4242-abc",
+      ".metrics.jsonl.tmp-4242-x9",
+      ".last.json.tmp-1-0",
+      ".best.safetensors.tmp-4242-yihbk8.tmp-5fe2b981",
+    ];
+    for (const f of stale) Deno.writeTextFileSync(`${run}/${f}`, "partial");
+    const lines: string[] = [];
+    await train(config(dir, "linear", { resume: true }), {
+      ...quiet,
+      log: (l) => lines.push(l),
+    });
+    const left = [...Deno.readDirSync(run)].map((e) => e.name);
+    for (const f of stale) assert.ok(!left.includes(f), `${f} removed`);
+    assert.ok(
+      lines.some((l) =>
+        /removed 4 temporary file\(s\) of interrupted writes/.test(l)
+      ),
+      lines.join("\n"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train() refuses a second run with the same name while the first holds the folder", async () => {
+  const dir = await workspace();
+  try {
+    const run = `${dir}/runs/linear`;
+    const { acquireRunLock } = await import("../lib/train/run_lock.ts");
+    Deno.mkdirSync(run, { recursive: true });
+    const first = await acquireRunLock(run);
+    try {
+      await assert.rejects(
+        () => train(config(dir, "linear"), quiet),
+        new RegExp(
+          `Run folder ".*runs/linear" is in use by process ${Deno.pid} \\(lock file ".*run\\.lock"\\)`,
+        ),
+      );
+      assert.throws(
+        () => Deno.statSync(`${run}/metrics.jsonl`),
+        Deno.errors.NotFound,
+      );
+    } finally {
+      await first.release();
+    }
+    await train(config(dir, "linear"), quiet);
+    assert.equal(metricsFile(run).length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train() on a full disk names the file it could not write", async () => {
+  const dir = await workspace();
+  try {
+    const run = `${dir}/runs/linear`;
+    Deno.mkdirSync(run, { recursive: true });
+    // Every write to /dev/full fails with ENOSPC.
+    Deno.symlinkSync("/dev/full", `${run}/metrics.jsonl`);
+    await assert.rejects(
+      () => train(config(dir, "linear"), quiet),
+      new RegExp(
+        `Cannot write ".*runs/linear/metrics\\.jsonl": No space left on device`,
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train() --resume refuses weights or an init file whose contents changed, naming the file", async () => {
+  const dir = await workspace();
+  try {
+    const { tensors } = await import("../lib/weights/safetensors.ts").then((
+      m,
+    ) => m.readSafetensors(`${dir}/w.safetensors`));
+    void tensors;
+    await train(config(dir, "linear"), { ...quiet, stopAfterEpochs: 1 });
+    // Same path, other bytes.
+    const w = Deno.readFileSync(`${dir}/w.safetensors`);
+    const changed = w.slice();
+    changed[changed.length - 1] ^= 1;
+    Deno.writeFileSync(`${dir}/w.safetensors`, changed);
+    await assert.rejects(
+      () => train(config(dir, "linear", { resume: true }), quiet),
+      new RegExp(
+        `Cannot resume run ".*runs/linear": the weights file ".*w\\.safetensors" changed since the run started \\(recorded sha256 [0-9a-f]{64}, now [0-9a-f]{64}\\)`,
+      ),
+    );
+    Deno.writeFileSync(`${dir}/w.safetensors`, w);
+    assert.equal(
+      (await train(config(dir, "linear", { resume: true }), quiet)).metrics
+        .length,
+      3,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
