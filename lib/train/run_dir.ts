@@ -11,7 +11,13 @@
  * - `metrics.jsonl`, one {@linkcode EpochMetrics} JSON object per line,
  *   appended and flushed after every epoch;
  * - `avgacc.txt`, the reference's figure (see `avgAccText` in metrics.ts);
- * - `best.*` and `last.*` checkpoints (lib/train/checkpoint.ts).
+ * - `best.*` and `last.*` checkpoints (lib/train/checkpoint.ts);
+ * - `run.lock` while a run is writing the folder (lib/train/run_lock.ts).
+ *
+ * `config.json` is read strictly (lib/train/run_record.ts). On resume, the
+ * checkpoint is the truth: {@linkcode reconcileMetrics} makes
+ * `metrics.jsonl` agree with it, and {@linkcode createRunDir} refuses inputs
+ * whose digests changed.
  *
  * @module
  */
