@@ -196,6 +196,11 @@ const RECORD = object({
  * throws one error naming `file` and the first bad key.
  */
 export function parseRunRecord(raw: unknown, file: string): RunRecord {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new TypeError(
+      `Run record "${file}" must hold a JSON object, got ${show(raw)}`,
+    );
+  }
   try {
     return RECORD(raw, "") as RunRecord;
   } catch (e) {
