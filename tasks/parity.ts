@@ -1,8 +1,9 @@
 /**
- * `deno task parity --fixtures DIR --out FILE`: computes, from the golden
- * inputs in DIR, every output key the reference fixtures define, writes them
- * to FILE (safetensors) under the same names, prints each key's error against
- * DIR's goldens, and exits non-zero when a tolerance is broken.
+ * `deno task parity --fixtures DIR [--out FILE] [--backend NAME]`: computes,
+ * from the golden inputs in DIR, every output key the reference fixtures
+ * define, writes them to FILE (safetensors) under the same names when asked,
+ * prints each key's error against DIR's goldens, and exits non-zero when a
+ * tolerance is broken.
  *
  * @module
  */
@@ -27,9 +28,9 @@ export async function main(args: string[]): Promise<number> {
       "Compute the reference fixtures' keys and compare them with the goldens",
     )
     .requiredOption("--fixtures <dir>", "folder with the golden fixtures")
-    .requiredOption(
+    .option(
       "--out <file>",
-      "safetensors file to write the computed tensors to",
+      "safetensors file to write the computed tensors to (default: none)",
     )
     .addOption(
       new Option("--backend <name>", "compute backend").choices(BACKENDS)
@@ -38,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
     .option("--quiet", "print only failures and the summary");
   if (!parseCommand(program, args)) return 0;
   const opts = program.opts<
-    { fixtures: string; out: string; backend: BackendName; quiet?: boolean }
+    { fixtures: string; out?: string; backend: BackendName; quiet?: boolean }
   >();
   await initBackend(opts.backend);
   const report = await runParity(opts.fixtures, {
@@ -48,7 +49,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`No fixtures found in "${opts.fixtures}"`);
     return 1;
   }
-  await writeSafetensors(opts.out, report.computed);
+  if (opts.out) await writeSafetensors(opts.out, report.computed);
   const width = Math.max(...report.comparisons.map((c) => c.key.length), 10);
   for (const c of report.comparisons) {
     if (opts.quiet && c.ok) continue;
@@ -68,7 +69,9 @@ export async function main(args: string[]): Promise<number> {
     report.missing.length +
     report.problems.length;
   console.log(
-    `parity: ${report.computed.size} keys written to ${opts.out}; ` +
+    `parity: ${report.computed.size} keys ${
+      opts.out ? `written to ${opts.out}` : "computed"
+    }; ` +
       `${report.comparisons.length} compared, ${failed} failed (sections: ${
         report.sections.join(", ")
       })`,

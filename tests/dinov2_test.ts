@@ -64,7 +64,7 @@ Deno.test("Dinov2 ignores remainder pixels like a stride-14 conv", () => {
 });
 
 for (const method of ["linear", "rein", "cufit"] as const) {
-  Deno.test(`Learner.step() (${method}) leaks no tensors and changes only trainable parameters`, () => {
+  Deno.test(`Learner.step() (${method}) leaks no tensors and changes only trainable parameters`, async () => {
     const { variant, backbone, groups } = tinyModel(
       { dim: 16, depth: 2, heads: 2, classes: 3 },
       method,
@@ -73,14 +73,14 @@ for (const method of ["linear", "rein", "cufit"] as const) {
     const learner = new Learner(method, model, groups);
     const x = nhwc([4, 28, 28, 3], 2);
     const y = Int32Array.from([0, 1, 2, 1]);
-    learner.step(x, y); // Adam allocates its moments on the first step.
+    await learner.step(x, y); // Adam allocates its moments on the first step.
     const before = tf.memory().numTensors;
     const params0 = learner.groups[0].params.toHost();
     for (let i = 0; i < 3; i++) {
-      const out = learner.step(x, y);
+      const out = await learner.step(x, y);
       assert.ok(Object.values(out.losses).every(Number.isFinite));
     }
-    learner.predict(x);
+    await learner.predict(x);
     assert.equal(tf.memory().numTensors, before);
     const params1 = learner.groups[0].params.toHost();
     const moved = [...params1].filter(([k, t]) =>

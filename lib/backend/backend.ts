@@ -1,6 +1,10 @@
 /**
- * One switch for the compute backend: `auto`, `tensorflow-gpu`, `tensorflow`,
- * `wasm` or `cpu`.
+ * One switch for the compute backend: `auto`, `webgpu`, `tensorflow-gpu`,
+ * `tensorflow`, `wasm` or `cpu`.
+ *
+ * `webgpu` (`./webgpu/`) runs on Deno's built-in WebGPU. `auto` takes it
+ * only on a real GPU adapter (not a fallback or software one), and says why
+ * it took or skipped each candidate.
  *
  * The native TensorFlow backends (`@tensorflow/tfjs-node(-gpu)`) are optional:
  * their install script downloads libtensorflow, which is not part of this
@@ -10,10 +14,18 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import {
+  adapterLine,
+  type AdapterReport,
+  autoReason,
+  isRealGpu,
+  probeAdapter,
+} from "./webgpu/adapter.ts";
 
 /** Names accepted by `--backend`. */
 export const BACKENDS = [
   "auto",
+  "webgpu",
   "tensorflow-gpu",
   "tensorflow",
   "wasm",
@@ -37,6 +49,10 @@ export interface BackendInfo {
   nativeReason?: string;
   /** tfjs version. */
   tfjsVersion: string;
+  /** The WebGPU adapter, when `webgpu` runs or `auto` probed one. */
+  adapter?: AdapterReport;
+  /** Why `auto` took or skipped each candidate (empty for a named backend). */
+  reasons: string[];
 }
 
 /** Raised when a backend cannot be loaded; the message says how to fix it. */
@@ -113,6 +129,26 @@ async function loadNodeBackend(
   }
 }
 
+/** Steps to get a WebGPU adapter, for the "no adapter" error. */
+export const WEBGPU_HINT = [
+  "  Linux: install the GPU's Vulkan driver (Debian/Ubuntu: mesa-vulkan-drivers for AMD/Intel;",
+  "  NVIDIA's proprietary driver ships its own Vulkan ICD), check with `vulkaninfo --summary`.",
+  "  macOS (Metal) and Windows (D3D12) need nothing. Or run with --backend wasm.",
+].join("\n");
+
+async function loadWebGpu(): Promise<AdapterReport> {
+  const { loadWebGpuBackend } = await import("./webgpu/device.ts");
+  try {
+    return await loadWebGpuBackend();
+  } catch (err) {
+    throw new BackendUnavailableError(
+      `The "webgpu" backend is unavailable: ${
+        (err as Error).message
+      }\n${WEBGPU_HINT}`,
+    );
+  }
+}
+
 async function loadWasmBackend(): Promise<void> {
   await import("@tensorflow/tfjs-backend-wasm");
   if (!(await tf.setBackend("wasm"))) {
@@ -169,11 +205,14 @@ export async function initBackend(
   }
   const log = options.log ?? ((line: string) => console.error(line));
   let chosen: Exclude<BackendName, "auto">;
+  let adapter: AdapterReport | undefined;
+  const reasons: string[] = [];
   if (name === "auto") {
-    chosen = await pickAuto(options.gpu);
+    ({ chosen, adapter } = await pickAuto(reasons, options.gpu));
   } else {
     chosen = name;
-    if (name === "tensorflow-gpu" || name === "tensorflow") {
+    if (name === "webgpu") adapter = await loadWebGpu();
+    else if (name === "tensorflow-gpu" || name === "tensorflow") {
       await loadNodeBackend(name, options.gpu);
     } else if (name === "wasm") await loadWasmBackend();
     else if (!(await tf.setBackend("cpu"))) {
@@ -187,6 +226,8 @@ export async function initBackend(
     tfName: tf.getBackend(),
     nativeKernels: [],
     tfjsVersion: tf.version.tfjs,
+    adapter,
+    reasons,
   };
   if (chosen === "wasm" || chosen === "cpu") {
     if ((options.native ?? nativeFromEnv()) === false) {
@@ -207,10 +248,10 @@ export async function initBackend(
     : info.nativeReason
     ? `; native kernels off (${info.nativeReason})`
     : "";
+  const why = name === "auto" ? ` (auto: ${reasons.join("; ")})` : "";
+  const adapterNote = adapter ? `; ${adapterLine(adapter)}` : "";
   log(
-    `backend: ${info.name}${
-      name === "auto" ? " (auto)" : ""
-    }, tfjs ${info.tfjsVersion}${nativeNote}`,
+    `backend: ${info.name}${why}, tfjs ${info.tfjsVersion}${nativeNote}${adapterNote}`,
   );
   return info;
 }
@@ -225,22 +266,47 @@ function nativeFromEnv(): boolean {
   }
 }
 
-async function pickAuto(gpu?: number): Promise<Exclude<BackendName, "auto">> {
+/**
+ * `auto`: webgpu on a real GPU adapter, then the tfjs-node backends when
+ * installed, then wasm, then cpu. Appends why it took or skipped each.
+ */
+async function pickAuto(
+  reasons: string[],
+  gpu?: number,
+): Promise<{ chosen: Exclude<BackendName, "auto">; adapter?: AdapterReport }> {
+  const adapter = await probeAdapter();
+  reasons.push(autoReason(adapter));
+  if (isRealGpu(adapter)) {
+    try {
+      return { chosen: "webgpu", adapter: await loadWebGpu() };
+    } catch (err) {
+      reasons[reasons.length - 1] = `webgpu failed: ${
+        (err as Error).message.split("\n")[0]
+      }`;
+    }
+  }
   for (const candidate of ["tensorflow-gpu", "tensorflow"] as const) {
-    if (!localPackageExists(NODE_PACKAGES[candidate])) continue;
+    if (!localPackageExists(NODE_PACKAGES[candidate])) {
+      reasons.push(`${candidate} not installed`);
+      continue;
+    }
     try {
       await loadNodeBackend(candidate, gpu);
-      return candidate;
+      reasons.push(`${candidate} chosen`);
+      return { chosen: candidate, adapter };
     } catch {
       // Installed but unusable (no libtensorflow, no --allow-ffi): next one.
+      reasons.push(`${candidate} installed but did not load`);
     }
   }
   try {
     await loadWasmBackend();
-    return "wasm";
+    reasons.push("wasm chosen");
+    return { chosen: "wasm", adapter };
   } catch {
     await tf.setBackend("cpu");
-    return "cpu";
+    reasons.push("wasm did not load; cpu chosen");
+    return { chosen: "cpu", adapter };
   }
 }
 

@@ -176,7 +176,7 @@ export async function benchTrainStep(
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const t0 = performance.now();
-      learner.step(images, labels);
+      await learner.step(images, labels);
       const seconds = (performance.now() - t0) / 1000;
       rss.sample();
       if (i >= warmup) stepSeconds.push(seconds);

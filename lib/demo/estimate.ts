@@ -40,7 +40,7 @@ async function timeBatches(
   >,
   count: number,
   crop: number,
-  run: (x: tf.Tensor4D, labels: Int32Array) => void,
+  run: (x: tf.Tensor4D, labels: Int32Array) => Promise<unknown>,
 ): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -49,7 +49,7 @@ async function timeBatches(
     const b = next.value;
     const t0 = performance.now();
     const x = tf.tensor4d(b.images, [b.size, crop, crop, 3]);
-    run(x, b.labels);
+    await run(x, b.labels);
     x.dispose();
     times.push((performance.now() - t0) / 1000);
   }

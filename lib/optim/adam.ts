@@ -89,6 +89,11 @@ export class Adam {
     }
   }
 
+  /** The moment tensors (to read them to the host before {@linkcode Adam.state}). */
+  slotTensors(): Variable[] {
+    return [...this.#slots.values()].flatMap((s) => [s.m, s.v]);
+  }
+
   /** A copy of the state, for checkpoints. */
   state(): AdamState {
     const steps: Record<string, number> = {};

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { tf, tidyHost } from "../backend/tf.ts";
+import { readFloats, tf, tidyHostAsync } from "../backend/tf.ts";
 import type { Tensor } from "../backend/tf.ts";
 import { Dinov2 } from "../models/dinov2.ts";
 import { Rein } from "../models/rein.ts";
@@ -41,8 +41,14 @@ export function labelsOf(t: HostTensor): Int32Array {
   return Int32Array.from(toFloat32(t));
 }
 
+/** A computed tensor on the host (called where its values are cached, see `Learner.step`). */
 function host(t: Tensor): HostTensor {
   return f32([...t.shape], new Float32Array(t.dataSync() as Float32Array));
+}
+
+/** A computed tensor on the host, read without blocking (webgpu). */
+async function hostAsync(t: Tensor): Promise<HostTensor> {
+  return f32([...t.shape], new Float32Array(await readFloats(t)));
 }
 
 function needKey(
@@ -92,7 +98,7 @@ export async function reinParity(dir: string): Promise<SectionResult> {
   const out = new Map<string, HostTensor>();
   const noisyEntries = new Map<string, Uint8Array>();
   try {
-    tidyHost(() => {
+    await tidyHostAsync(async () => {
       const rein = new Rein(learner.groups[0].params);
       const inputs: [string, string][] = [["input", ""], ["input224", "224"]];
       for (const [key, suffix] of inputs) {
@@ -100,13 +106,18 @@ export async function reinParity(dir: string): Promise<SectionResult> {
         if (!t) continue;
         const x = nchwToNhwc(t);
         const [, h, w] = x.shape as number[];
-        out.set(`pos_embed${suffix}`, host(backbone.posEmbed(h, w)));
+        out.set(
+          `pos_embed${suffix}`,
+          await hostAsync(backbone.posEmbed(h, w)),
+        );
         const plain = backbone.forwardFeatures(x);
-        out.set(`tokens_no_rein${suffix}`, host(plain));
-        if (suffix === "") out.set("norm_cls", host(backbone.normedCls(plain)));
+        out.set(`tokens_no_rein${suffix}`, await hostAsync(plain));
+        if (suffix === "") {
+          out.set("norm_cls", await hostAsync(backbone.normedCls(plain)));
+        }
         out.set(
           `tokens_rein${suffix}`,
-          host(backbone.forwardFeatures(x, rein)),
+          await hostAsync(backbone.forwardFeatures(x, rein)),
         );
       }
       const layerIn = golden.get("rein_layer_in");
@@ -117,13 +128,14 @@ export async function reinParity(dir: string): Promise<SectionResult> {
           tf.tensor(toFloat32(layerIn), layerIn.shape, "float32"),
           layer,
         );
-        out.set("rein_layer_out", host(y));
+        out.set("rein_layer_out", await hostAsync(y));
       }
     });
     const x = nchwToNhwc(needKey(golden, "input", goldenPath));
     const labels = labelsOf(needKey(golden, "labels", goldenPath));
+    await learner.download();
     const before = learner.groups[0].params.toHost();
-    const outputs = learner.step(x, labels, {
+    const outputs = await learner.step(x, labels, {
       onGradients: ([grads]) => {
         for (const [name, g] of grads) {
           const gh = host(g);
@@ -139,6 +151,7 @@ export async function reinParity(dir: string): Promise<SectionResult> {
     const k = learner.numClasses;
     out.set("rein_logits", f32([labels.length, k], outputs.logits.rein!));
     out.set("rein_loss", f32([1], new Float32Array([outputs.losses.rein])));
+    await learner.download();
     for (const [name, t] of learner.groups[0].params.toHost()) {
       out.set(`adam1.${name}`, t);
     }
@@ -173,8 +186,9 @@ export async function cufitParity(dir: string): Promise<SectionResult> {
     for (let s = 0; golden.has(`step${s}.inputs`); s++) {
       const x = nchwToNhwc(golden.get(`step${s}.inputs`)!);
       const labels = labelsOf(needKey(golden, `step${s}.targets`, goldenPath));
+      await learner.download();
       const before = learner.groups.map((g) => g.params.toHost());
-      const o = learner.step(x, labels, {
+      const o = await learner.step(x, labels, {
         onGradients: (grads) => {
           // Entries whose effective gradient is tiny at any step get the looser bound.
           grads.forEach((groupGrads, gi) => {
@@ -217,6 +231,7 @@ export async function cufitParity(dir: string): Promise<SectionResult> {
         );
       }
     }
+    await learner.download();
     learner.groups.forEach((g, gi) => {
       for (const [name, t] of g.params.toHost()) {
         out.set(`model${gi + 1}.${name}`, t);

@@ -52,6 +52,7 @@ export type NetSize = typeof NET_SIZES[number];
  */
 export const BACKEND_NAMES = [
   "auto",
+  "webgpu",
   "tensorflow-gpu",
   "tensorflow",
   "wasm",

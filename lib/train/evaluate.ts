@@ -112,7 +112,7 @@ export async function evaluateRun(
       config.crop,
       3,
     ]);
-    const logits = learner.predict(x);
+    const logits = await learner.predict(x);
     x.dispose();
     for (
       const [m, values] of Object.entries(logits) as [
@@ -197,7 +197,7 @@ export async function predictImages(
       crop: config.crop,
     });
     const x = tf.tensor4d(pixels, [1, config.crop, config.crop, 3]);
-    const logits = learner.predict(x)[PREDICTOR[config.method]]!;
+    const logits = (await learner.predict(x))[PREDICTOR[config.method]]!;
     x.dispose();
     const max = Math.max(...logits);
     const exp = Array.from(logits, (v) => Math.exp(v - max));

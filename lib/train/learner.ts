@@ -7,12 +7,13 @@
  *   model 2 = LAM (Rein #2). IAM trains on the samples LPM agrees with, LAM on
  *   those IAM agrees with; each model has its own Adam. LAM predicts.
  *
- * One training step is {@linkcode Learner.step}; parity checks call
- * {@linkcode Learner.forwardBackward} to see the gradients before Adam.
+ * One training step is {@linkcode Learner.step}; parity checks see the
+ * gradients before Adam through its `onGradients`. Everything that returns
+ * host values is async: the webgpu backend cannot read synchronously.
  *
  * @module
  */
-import { tf, tidyHost } from "../backend/tf.ts";
+import { download, readFloats, tf, tidyHostAsync } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
 import type { Dinov2 } from "../models/dinov2.ts";
 import { dense, perSampleCrossEntropy } from "../models/layers.ts";
@@ -159,12 +160,13 @@ export class Learner {
 
   /**
    * Forward and backward of one batch, without touching the parameters.
-   * Must run inside a `tf.tidy`: the gradients are returned per group.
+   * Must run inside a scope (`tidyHostAsync`): the gradients are returned
+   * per group. Host reads are awaited (webgpu has no synchronous read).
    */
-  forwardBackward(
+  async forwardBackward(
     images: Tensor,
     labels: Int32Array,
-  ): { grads: Map<string, Tensor>[]; outputs: StepOutputs } {
+  ): Promise<{ grads: Map<string, Tensor>[]; outputs: StepOutputs }> {
     const y = tf.tensor1d(labels, "int32");
     const k = this.numClasses;
     const outputs: StepOutputs = { logits: {}, losses: {}, masks: {} };
@@ -175,92 +177,113 @@ export class Learner {
         if (g[v.name]) grads[group].set(name, g[v.name]);
       }
     };
-    const read = (t: Tensor) => t.dataSync() as Float32Array;
+    // variableGrads disposes what its function makes; outputs read after it
+    // returns are kept here, and disposed with the caller's scope.
+    const kept: Tensor[] = [];
+    const keep = <T extends Tensor>(t: T): T => {
+      kept.push(tf.keep(t));
+      return t;
+    };
+    const scalar = async (t: Tensor) => (await readFloats(t))[0];
+    try {
+      if (this.method === "linear") {
+        // 1. Final-normed CLS of the frozen backbone (train_linear.py's features).
+        const features = this.backbone.norm(this.#cls(images));
+        let logits!: Tensor;
+        const { value, grads: g } = tf.variableGrads(() => {
+          logits = keep(this.#head(0, "linear", features));
+          return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
+        }, this.#vars(0, HEAD("linear")));
+        collect(0, g);
+        outputs.logits.lpm = await readFloats(logits);
+        outputs.losses.linear = await scalar(value);
+        return { grads, outputs };
+      }
 
-    if (this.method === "linear") {
-      // 1. Final-normed CLS of the frozen backbone (train_linear.py's features).
-      const features = this.backbone.norm(this.#cls(images));
-      const { value, grads: g } = tf.variableGrads(() => {
-        const logits = this.#head(0, "linear", features);
-        outputs.logits.lpm = read(logits);
-        return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
-      }, this.#vars(0, HEAD("linear")));
-      collect(0, g);
-      outputs.losses.linear = value.dataSync()[0];
+      if (this.method === "rein") {
+        let logits!: Tensor;
+        const { value, grads: g } = tf.variableGrads(() => {
+          const cls = this.#cls(images, this.#rein1);
+          logits = keep(this.#head(0, "linear_rein", cls));
+          return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
+        }, this.#vars(0, [...REIN_USED, ...HEAD("linear_rein")]));
+        collect(0, g);
+        outputs.logits.rein = await readFloats(logits);
+        outputs.losses.rein = await scalar(value);
+        return { grads, outputs };
+      }
+
+      // CUFIT.
+      // 1. Shared: patch/position embedding, and the no-Rein CLS (no gradient).
+      const embedded = this.backbone.embed(images);
+      const cls0 = this.backbone.forwardCls(embedded);
+      // 2. LPM's agreement mask a1 from the current linear probe.
+      const o0 = await readFloats(this.#head(0, "linear", cls0));
+      const a1 = agreement(o0, labels, k);
+      const a1t = tf.tensor1d(a1, "float32");
+      // 3. Model 1: mean(CE(o0)) + mean(a1 * CE(o1)); the means divide by the whole batch.
+      let logits1!: Tensor, l0!: Tensor, l1!: Tensor;
+      const step1 = tf.variableGrads(
+        () => {
+          l0 = keep(tf.mean(
+            perSampleCrossEntropy(this.#head(0, "linear", cls0), y),
+          ));
+          const cls1 = this.backbone.forwardCls(embedded, this.#rein1);
+          logits1 = keep(this.#head(0, "linear_rein", cls1));
+          l1 = keep(tf.mean(tf.mul(a1t, perSampleCrossEntropy(logits1, y))));
+          return tf.add(l0, l1) as tf.Scalar;
+        },
+        this.#vars(0, [
+          ...HEAD("linear"),
+          ...REIN_USED,
+          ...HEAD("linear_rein"),
+        ]),
+      );
+      collect(0, step1.grads);
+      const o1 = await readFloats(logits1);
+      outputs.losses.linear = await scalar(l0);
+      outputs.losses.rein1 = await scalar(l1);
+      // 4. IAM's agreement mask a2 from model 1's Rein logits (before its update).
+      const a2 = agreement(o1, labels, k);
+      const a2t = tf.tensor1d(a2, "float32");
+      // 5. Model 2: mean(a2 * CE(o2)).
+      let logits2!: Tensor;
+      const step2 = tf.variableGrads(() => {
+        const cls2 = this.backbone.forwardCls(embedded, this.#rein2);
+        logits2 = keep(this.#head(1, "linear_rein", cls2));
+        return tf.mean(
+          tf.mul(a2t, perSampleCrossEntropy(logits2, y)),
+        ) as tf.Scalar;
+      }, this.#vars(1, [...REIN_USED, ...HEAD("linear_rein")]));
+      collect(1, step2.grads);
+      outputs.logits.lpm = o0;
+      outputs.logits.iam = o1;
+      outputs.logits.lam = await readFloats(logits2);
+      outputs.masks.lpm = a1;
+      outputs.masks.iam = a2;
+      outputs.losses.rein2 = await scalar(step2.value);
       return { grads, outputs };
+    } finally {
+      tf.dispose(kept);
     }
-
-    if (this.method === "rein") {
-      const { value, grads: g } = tf.variableGrads(() => {
-        const cls = this.#cls(images, this.#rein1);
-        const logits = this.#head(0, "linear_rein", cls);
-        outputs.logits.rein = read(logits);
-        return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
-      }, this.#vars(0, [...REIN_USED, ...HEAD("linear_rein")]));
-      collect(0, g);
-      outputs.losses.rein = value.dataSync()[0];
-      return { grads, outputs };
-    }
-
-    // CUFIT.
-    // 1. Shared: patch/position embedding, and the no-Rein CLS (no gradient).
-    const embedded = this.backbone.embed(images);
-    const cls0 = this.backbone.forwardCls(embedded);
-    // 2. LPM's agreement mask a1 from the current linear probe.
-    const o0 = read(this.#head(0, "linear", cls0));
-    const a1 = agreement(o0, labels, k);
-    const a1t = tf.tensor1d(a1, "float32");
-    // 3. Model 1: mean(CE(o0)) + mean(a1 * CE(o1)); the means divide by the whole batch.
-    let o1: Float32Array = new Float32Array(0);
-    const step1 = tf.variableGrads(
-      () => {
-        const l0 = tf.mean(
-          perSampleCrossEntropy(this.#head(0, "linear", cls0), y),
-        );
-        const cls1 = this.backbone.forwardCls(embedded, this.#rein1);
-        const logits1 = this.#head(0, "linear_rein", cls1);
-        const l1 = tf.mean(tf.mul(a1t, perSampleCrossEntropy(logits1, y)));
-        o1 = read(logits1);
-        outputs.losses.linear = l0.dataSync()[0];
-        outputs.losses.rein1 = l1.dataSync()[0];
-        return tf.add(l0, l1) as tf.Scalar;
-      },
-      this.#vars(0, [...HEAD("linear"), ...REIN_USED, ...HEAD("linear_rein")]),
-    );
-    collect(0, step1.grads);
-    // 4. IAM's agreement mask a2 from model 1's Rein logits (before its update).
-    const a2 = agreement(o1, labels, k);
-    const a2t = tf.tensor1d(a2, "float32");
-    // 5. Model 2: mean(a2 * CE(o2)).
-    const step2 = tf.variableGrads(() => {
-      const cls2 = this.backbone.forwardCls(embedded, this.#rein2);
-      const logits2 = this.#head(1, "linear_rein", cls2);
-      outputs.logits.lam = read(logits2);
-      return tf.mean(
-        tf.mul(a2t, perSampleCrossEntropy(logits2, y)),
-      ) as tf.Scalar;
-    }, this.#vars(1, [...REIN_USED, ...HEAD("linear_rein")]));
-    collect(1, step2.grads);
-    outputs.logits.lpm = o0;
-    outputs.logits.iam = o1;
-    outputs.masks.lpm = a1;
-    outputs.masks.iam = a2;
-    outputs.losses.rein2 = step2.value.dataSync()[0];
-    return { grads, outputs };
   }
 
   /**
    * One training step: forward, backward, and each group's Adam step.
-   * `onGradients` sees each group's gradients before Adam uses them.
+   * `onGradients` sees each group's gradients before Adam uses them (their
+   * values are on the host by then, so `dataSync()` works on every backend).
    */
   step(
     images: Tensor,
     labels: Int32Array,
     options: { onGradients?: (grads: Map<string, Tensor>[]) => void } = {},
-  ): StepOutputs {
-    return tidyHost(() => {
-      const { grads, outputs } = this.forwardBackward(images, labels);
-      options.onGradients?.(grads);
+  ): Promise<StepOutputs> {
+    return tidyHostAsync(async () => {
+      const { grads, outputs } = await this.forwardBackward(images, labels);
+      if (options.onGradients) {
+        await download(grads.flatMap((g) => [...g.values()]));
+        options.onGradients(grads);
+      }
       this.groups.forEach((g, i) => g.optimizer.step(grads[i]));
       return outputs;
     });
@@ -270,34 +293,39 @@ export class Learner {
    * The linear probe's input: final-normed CLS features of the frozen
    * backbone, `[B, H, W, 3]` -> host `[B, D]` (for `--cache-features`).
    */
-  features(images: Tensor): Float32Array {
-    return tidyHost(() =>
-      this.backbone.norm(this.#cls(images)).dataSync() as Float32Array
+  features(images: Tensor): Promise<Float32Array> {
+    return tidyHostAsync(() =>
+      readFloats(this.backbone.norm(this.#cls(images)))
     );
   }
 
   /** A linear-probe training step on cached features `[B, D]` (method `linear` only). */
-  stepOnFeatures(features: Tensor, labels: Int32Array): StepOutputs {
+  stepOnFeatures(features: Tensor, labels: Int32Array): Promise<StepOutputs> {
     if (this.method !== "linear") {
       throw new Error(
         `stepOnFeatures() is for the linear method, not "${this.method}"`,
       );
     }
-    return tidyHost(() => {
+    return tidyHostAsync(async () => {
       const y = tf.tensor1d(labels, "int32");
       const outputs: StepOutputs = { logits: {}, losses: {}, masks: {} };
       const params = this.groups[0].params;
+      let logits!: Tensor;
       const { value, grads } = tf.variableGrads(() => {
-        const logits = this.#head(0, "linear", features);
-        outputs.logits.lpm = logits.dataSync() as Float32Array;
+        logits = tf.keep(this.#head(0, "linear", features));
         return tf.mean(perSampleCrossEntropy(logits, y)) as tf.Scalar;
       }, this.#vars(0, HEAD("linear")));
+      try {
+        outputs.logits.lpm = await readFloats(logits);
+      } finally {
+        logits.dispose();
+      }
       const named = new Map<string, Tensor>();
       for (const [name, v] of params.vars) {
         if (grads[v.name]) named.set(name, grads[v.name]);
       }
       this.groups[0].optimizer.step(named);
-      outputs.losses.linear = value.dataSync()[0];
+      outputs.losses.linear = (await readFloats(value))[0];
       return outputs;
     });
   }
@@ -305,10 +333,24 @@ export class Learner {
   /** Linear-probe logits of cached features `[B, D]` (method `linear` only). */
   predictFromFeatures(
     features: Tensor,
-  ): Partial<Record<ModuleName, Float32Array>> {
-    return tidyHost(() => ({
-      lpm: this.#head(0, "linear", features).dataSync() as Float32Array,
+  ): Promise<Partial<Record<ModuleName, Float32Array>>> {
+    return tidyHostAsync(async () => ({
+      lpm: await readFloats(this.#head(0, "linear", features)),
     }));
+  }
+
+  /**
+   * Reads every parameter and Adam moment to the host, so that the
+   * synchronous `params.toHost()` and `optimizer.state()` that follow work
+   * on every backend (webgpu has no synchronous read).
+   */
+  async download(): Promise<void> {
+    await download(
+      this.groups.flatMap((g) => [
+        ...g.params.vars.values(),
+        ...g.optimizer.slotTensors(),
+      ]),
+    );
   }
 
   /** Sets every group's learning rate (the scheduler calls this per epoch). */
@@ -317,30 +359,29 @@ export class Learner {
   }
 
   /** Test-time logits of every module of the method, on the host. */
-  predict(images: Tensor): Partial<Record<ModuleName, Float32Array>> {
-    return tidyHost(() => {
+  predict(images: Tensor): Promise<Partial<Record<ModuleName, Float32Array>>> {
+    return tidyHostAsync(async () => {
       const out: Partial<Record<ModuleName, Float32Array>> = {};
-      const read = (t: Tensor) => t.dataSync() as Float32Array;
       if (this.method === "linear") {
-        out.lpm = read(
+        out.lpm = await readFloats(
           this.#head(0, "linear", this.backbone.norm(this.#cls(images))),
         );
       } else if (this.method === "rein") {
-        out.rein = read(
+        out.rein = await readFloats(
           this.#head(0, "linear_rein", this.#cls(images, this.#rein1)),
         );
       } else {
         const embedded = this.backbone.embed(images);
         const cls0 = this.backbone.forwardCls(embedded);
-        out.lpm = read(this.#head(0, "linear", cls0));
-        out.iam = read(
+        out.lpm = await readFloats(this.#head(0, "linear", cls0));
+        out.iam = await readFloats(
           this.#head(
             0,
             "linear_rein",
             this.backbone.forwardCls(embedded, this.#rein1),
           ),
         );
-        out.lam = read(
+        out.lam = await readFloats(
           this.#head(
             1,
             "linear_rein",

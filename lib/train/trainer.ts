@@ -7,6 +7,7 @@
  */
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
+import { checkGpu, gpuFailure } from "../backend/webgpu/device.ts";
 import type { Tensor } from "../backend/tf.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -229,7 +230,7 @@ async function cacheFeatures(
     unit: "batch",
   });
   for await (const b of imageBatches(loader, 0)) {
-    chunks.push(learner.features(b.x));
+    chunks.push(await learner.features(b.x));
     bar.tick();
   }
   bar.done();
@@ -299,8 +300,8 @@ export async function evaluateLearner(
     : featureBatches(loader, Int32Array.from(loader.labels, (_, i) => i), 256);
   for await (const batch of batches) {
     const logits = loader instanceof BatchLoader
-      ? learner.predict(batch.x)
-      : learner.predictFromFeatures(batch.x);
+      ? await learner.predict(batch.x)
+      : await learner.predictFromFeatures(batch.x);
     for (
       const [module, values] of Object.entries(logits) as [
         ModuleName,
@@ -426,6 +427,8 @@ export async function train(
   const runDir = runDirOf(config);
   let lock: RunLock | null = null;
   let madeDir = false;
+  // Where a GPU failure would name (webgpu: lost device, out of memory).
+  const gpu = { batchSize: config.batchSize, runDir, where: "set-up" };
   try {
     // One writer per run folder; leftovers of a killed one go first.
     madeDir = await Deno.stat(runDir).then(() => false, () => true);
@@ -562,9 +565,11 @@ export async function train(
         if (config.maxBatches !== null && batchIndex >= config.maxBatches) {
           break;
         }
+        gpu.where = `epoch ${epoch}, batch ${batchIndex}`;
         const out = trainCache
-          ? learner.stepOnFeatures(batch.x, batch.labels)
-          : learner.step(batch.x, batch.labels);
+          ? await learner.stepOnFeatures(batch.x, batch.labels)
+          : await learner.step(batch.x, batch.labels);
+        checkGpu(gpu);
         const loss = config.method === "cufit"
           ? out.losses.linear + out.losses.rein1
           : out.losses[config.method];
@@ -598,10 +603,12 @@ export async function train(
         bar?.tick(1, `loss ${loss.toFixed(4)}`);
       }
       bar?.done();
+      gpu.where = `epoch ${epoch}, evaluation`;
       const evaluation = await evaluateLearner(
         learner,
         testCache ?? testLoader,
       );
+      checkGpu(gpu);
       const seconds = (performance.now() - epochStart) / 1000;
       const heads: Record<string, { trainAcc?: number; testAcc?: number }> = {};
       for (const m of Object.keys(evaluation.accuracy) as ModuleName[]) {
@@ -630,6 +637,8 @@ export async function train(
       } as EpochMetrics;
       const isBest = metrics.every((r) => record.testAcc > r.testAcc);
       metrics.push(record);
+      await learner.download();
+      checkGpu(gpu);
       const state = learnerState(learner);
       const checkpoint = {
         params: state.params,
@@ -669,6 +678,8 @@ export async function train(
       last10,
       seconds: (performance.now() - started) / 1000,
     };
+  } catch (err) {
+    throw await gpuFailure(err, gpu);
   } finally {
     learner.dispose();
     backbone.dispose();
