@@ -5,6 +5,7 @@ import {
   installHint,
 } from "../lib/backend/backend.ts";
 import { tf } from "../lib/backend/tf.ts";
+import { isRealGpu, probeAdapter } from "../lib/backend/webgpu/adapter.ts";
 
 Deno.test("initBackend() names the install steps when tfjs-node is missing", async () => {
   for (const name of ["tensorflow", "tensorflow-gpu"] as const) {
@@ -27,19 +28,74 @@ Deno.test("initBackend() names the install steps when tfjs-node is missing", asy
 Deno.test("initBackend() rejects an unknown name and lists the choices", async () => {
   await assert.rejects(
     () => initBackend("metal" as never, { log: () => {} }),
-    /Unknown backend "metal": expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu/,
+    /Unknown backend "metal": expected one of auto, webgpu, tensorflow-gpu, tensorflow, wasm, cpu/,
   );
 });
 
-Deno.test("initBackend('auto') picks wasm here and reports it", async () => {
+Deno.test("initBackend('auto') picks wasm here (no hardware GPU) and says why", async () => {
+  const adapter = await probeAdapter();
   const lines: string[] = [];
   const info = await initBackend("auto", {
     log: (l) => lines.push(l),
     native: false,
   });
+  if (isRealGpu(adapter)) {
+    assert.equal(info.name, "webgpu");
+    assert.match(lines[0], /^backend: webgpu \(auto: webgpu chosen: /);
+    return;
+  }
   assert.equal(info.name, "wasm");
   assert.equal(tf.getBackend(), "wasm");
-  assert.match(lines[0], /^backend: wasm \(auto\), tfjs 4\.22\.0/);
+  assert.match(
+    lines[0],
+    /^backend: wasm \(auto: webgpu skipped: [^;]+; tensorflow-gpu not installed; tensorflow not installed; wasm chosen\), tfjs 4\.22\.0/,
+  );
+  if (adapter.found) {
+    assert.match(
+      lines[0],
+      /; adapter: vendor .* \((fallback adapter|software renderer), runs on the CPU\)$/,
+    );
+  }
+});
+
+/** Runs `fn` with `navigator.gpu` replaced by `gpu`. */
+async function withGpu(gpu: unknown, fn: () => Promise<void>) {
+  Object.defineProperty(navigator, "gpu", { value: gpu, configurable: true });
+  try {
+    await fn();
+  } finally {
+    delete (navigator as unknown as Record<string, unknown>).gpu;
+  }
+}
+
+Deno.test("initBackend('webgpu') without an adapter says how to get one; 'auto' falls back and says why", async () => {
+  for (
+    const [gpu, reason] of [
+      [undefined, /no navigator\.gpu/],
+      [{ requestAdapter: () => Promise.resolve(null) }, /no WebGPU adapter/],
+    ] as const
+  ) {
+    await withGpu(gpu, async () => {
+      await assert.rejects(
+        () => initBackend("webgpu", { log: () => {} }),
+        (e: Error) => {
+          assert.ok(e instanceof BackendUnavailableError);
+          assert.match(e.message, reason);
+          assert.match(e.message, /Vulkan driver/);
+          assert.match(e.message, /--backend wasm/);
+          return true;
+        },
+      );
+      const lines: string[] = [];
+      const info = await initBackend("auto", {
+        log: (l) => lines.push(l),
+        native: false,
+      });
+      assert.equal(info.name, "wasm");
+      assert.match(lines[0], /\(auto: webgpu skipped: /);
+      assert.match(lines[0], /; adapter: none \(/);
+    });
+  }
 });
 
 Deno.test("initBackend('cpu') works without native kernels", async () => {

@@ -33,6 +33,7 @@ import {
   type ModuleName,
   PREDICTOR,
   SELECTORS,
+  type StepOutputs,
 } from "./learner.ts";
 import {
   argmaxRows,
@@ -62,6 +63,11 @@ export class NonFiniteLossError extends Error {
 export interface TrainOptions {
   /** Called after every epoch with its metrics line. */
   onEpoch?: (metrics: EpochMetrics) => void;
+  /** Called after every training step with its host outputs (logits, losses, masks). */
+  onStep?: (
+    outputs: StepOutputs,
+    where: { epoch: number; batch: number },
+  ) => void;
   /** Console lines. @default console.log */
   log?: (line: string) => void;
   /** Show an in-epoch progress bar on stderr. @default true */
@@ -570,6 +576,7 @@ export async function train(
           ? await learner.stepOnFeatures(batch.x, batch.labels)
           : await learner.step(batch.x, batch.labels);
         checkGpu(gpu);
+        options.onStep?.(out, { epoch, batch: batchIndex });
         const loss = config.method === "cufit"
           ? out.losses.linear + out.losses.rein1
           : out.losses[config.method];

@@ -1,0 +1,119 @@
+/**
+ * Training on the webgpu backend (Mesa's lavapipe in CI): the same
+ * computation as wasm, and flat GPU memory. Tiny sizes: lavapipe is slow.
+ */
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend/backend.ts";
+import { type GpuMemory, gpuMemory } from "../lib/backend/webgpu/memory.ts";
+import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
+import type { StepOutputs } from "../lib/train/learner.ts";
+import { train } from "../lib/train/trainer.ts";
+import { writeSafetensors } from "../lib/weights/safetensors.ts";
+import { tinyModel } from "./_tiny.ts";
+import { NO_WEBGPU } from "./_webgpu.ts";
+
+/** A temp folder with tiny backbone weights and a synthetic dataset file. */
+async function workspace(epochs: number) {
+  const dir = await Deno.makeTempDir();
+  const { backbone } = tinyModel(
+    { dim: 16, depth: 2, heads: 2, classes: 3, seed: 1 },
+    "linear",
+  );
+  await writeSafetensors(`${dir}/w.safetensors`, backbone, {
+    metadata: { variant: JSON.stringify({ num_heads: 2 }) },
+  });
+  await Deno.writeTextFile(
+    `${dir}/synthetic.json`,
+    JSON.stringify({
+      epoch: String(epochs),
+      id_dataset: `${dir}/data`,
+      batch_size: 8,
+      save_path: `${dir}/runs/`,
+      num_classes: 3,
+      dataset: "synthetic",
+      resize: 32,
+      image_size: 28,
+      synthetic: { train_per_class: 8, test_per_class: 4, size: 32, seed: 0 },
+    }),
+  );
+  return dir;
+}
+
+function config(
+  dir: string,
+  backend: "wasm" | "webgpu",
+  o: Record<string, unknown> = {},
+) {
+  return resolveConfig("cufit", loadDatasetConfig(`${dir}/synthetic.json`), {
+    weights: `${dir}/w.safetensors`,
+    backend,
+    save: backend,
+    ...o,
+  });
+}
+
+const quiet = { log: () => {}, progress: false };
+
+Deno.test({
+  name:
+    "train:cufit on webgpu ends its first step with the same selection masks as wasm",
+  ignore: NO_WEBGPU,
+  fn: async () => {
+    const dir = await workspace(1);
+    try {
+      const first: Record<string, StepOutputs> = {};
+      for (const backend of ["wasm", "webgpu"] as const) {
+        const info = await initBackend(backend, { log: () => {} });
+        assert.equal(info.name, backend);
+        await train(config(dir, backend, { maxBatches: 1 }), {
+          ...quiet,
+          backend: info,
+          onStep: (out, at) => {
+            if (at.batch === 0) first[backend] = out;
+          },
+        });
+      }
+      const [w, g] = [first.wasm, first.webgpu];
+      assert.equal(w.masks.lpm!.length, 8);
+      assert.deepEqual(g.masks.lpm, w.masks.lpm);
+      assert.deepEqual(g.masks.iam, w.masks.iam);
+      // The masks come from logits that agree closely, not by luck.
+      for (const m of ["lpm", "iam", "lam"] as const) {
+        const a = w.logits[m]!, b = g.logits[m]!;
+        const err = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+        assert.ok(err < 1e-4, `${m} logits differ by ${err}`);
+      }
+      for (const [k, v] of Object.entries(w.losses)) {
+        assert.ok(Math.abs(v - g.losses[k]) < 1e-4, `loss ${k}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "train() on webgpu keeps GPU memory and the tensor count flat across epochs",
+  ignore: NO_WEBGPU,
+  fn: async () => {
+    const dir = await workspace(4);
+    try {
+      const info = await initBackend("webgpu", { log: () => {} });
+      const seen: GpuMemory[] = [];
+      await train(config(dir, "webgpu"), {
+        ...quiet,
+        backend: info,
+        onEpoch: () => seen.push(gpuMemory()),
+      });
+      assert.equal(seen.length, 4);
+      assert.ok(seen[0].inUse! > 0 && seen[0].pooled! >= seen[0].inUse!);
+      // Epoch 0 warms tfjs's buffer pool; after it nothing may grow.
+      for (const m of seen.slice(2)) {
+        assert.deepEqual(m, seen[1]);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
