@@ -8,7 +8,9 @@
  * Progress goes to stderr. With `--json` the last line on stdout is
  * `{"method","img","batch","backend","images_per_s","peak_rss_mb"}`.
  * Hidden options shrink the model for tests: `--dim`, `--depth`, `--heads`,
- * `--mlp`, `--classes`, `--warmup`, `--seed`.
+ * `--mlp`, `--classes`, `--warmup`, `--seed`; `--report` prints the whole
+ * report (GPU memory peak, and per-kernel times with `--profile`) as the
+ * last line instead (`gpu:check` reads it).
  *
  * @module
  */
@@ -83,7 +85,13 @@ export async function main(args: string[]): Promise<number> {
     .addOption(hidden("--mlp <n>", "MLP hidden width"))
     .addOption(hidden("--classes <n>", "classes"))
     .addOption(hidden("--warmup <n>", "untimed steps"))
-    .addOption(hidden("--seed <n>", "seed"));
+    .addOption(hidden("--seed <n>", "seed"))
+    .addOption(
+      new Option("--report", "print the whole report as JSON").hideHelp(),
+    )
+    .addOption(
+      new Option("--profile", "time each kernel over one more step").hideHelp(),
+    );
   if (!parseCommand(program, args)) return 0;
   const opts = program.opts<
     BenchOptions & {
@@ -91,15 +99,18 @@ export async function main(args: string[]): Promise<number> {
       backend: BackendName;
       native: boolean;
       json?: boolean;
+      report?: boolean;
     }
   >();
-  const { method, json, ...rest } = opts;
+  const { method, json, report: full, ...rest } = opts;
   const report = await benchTrainStep(method, {
     ...rest,
     log: (line) => console.error(line),
   });
   const r = report.result;
-  if (json) {
+  if (full) {
+    console.log(JSON.stringify(report));
+  } else if (json) {
     console.log(JSON.stringify(r));
   } else {
     console.log(

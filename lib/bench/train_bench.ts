@@ -38,6 +38,13 @@ export interface BenchReport {
   tfjsVersion: string;
   /** Kernels replaced by OpenBLAS. */
   nativeKernels: string[];
+  /**
+   * Peak bytes of tfjs's GPU buffers, sampled after every step (webgpu
+   * only; WebGPU itself reports no memory use), else null.
+   */
+  peakGpuBytes: number | null;
+  /** With `profile`: time per kernel over one extra step, largest first. */
+  kernels?: KernelTime[];
   /** Model size used. */
   model: {
     dim: number;
@@ -46,6 +53,16 @@ export interface BenchReport {
     mlp: number;
     classes: number;
   };
+}
+
+/** One kernel's share of a profiled step (see `tf.profile`). */
+export interface KernelTime {
+  /** tfjs kernel name, e.g. `BatchMatMul`. */
+  kernel: string;
+  /** Calls in the step. */
+  calls: number;
+  /** Milliseconds in all (GPU timestamp queries on webgpu where the adapter has them). */
+  ms: number;
 }
 
 /** Options of {@linkcode benchTrainStep}. */
@@ -78,6 +95,8 @@ export interface BenchOptions {
   seed?: number;
   /** Progress lines. @default no output */
   log?: (line: string) => void;
+  /** Profile one more step per kernel after the timed ones. @default false */
+  profile?: boolean;
 }
 
 function positiveInt(name: string, value: number, min = 1): number {
@@ -136,6 +155,8 @@ export async function benchTrainStep(
   const { initBackbone, initTrainable } = await import("../models/init.ts");
   const { RandomState } = await import("../noise/random_state.ts");
   const { Learner } = await import("../train/learner.ts");
+  const { PeakGpuMemory } = await import("../backend/webgpu/memory.ts");
+  const gpuPeak = new PeakGpuMemory();
 
   const info = await initBackend(backendName, {
     native: options.native ?? true,
@@ -173,18 +194,37 @@ export async function benchTrainStep(
 
   log(`model built: peak RSS ${mb(rss.peak().bytes)} MB so far`);
   const stepSeconds: number[] = [];
+  let kernels: KernelTime[] | undefined;
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const t0 = performance.now();
       await learner.step(images, labels);
       const seconds = (performance.now() - t0) / 1000;
       rss.sample();
+      gpuPeak.sample();
       if (i >= warmup) stepSeconds.push(seconds);
       log(
         `${i < warmup ? "warm-up" : `step ${i - warmup + 1}/${steps}`}: ${
           seconds.toFixed(3)
         } s`,
       );
+    }
+    if (options.profile) {
+      const info = await tf.profile(async () => {
+        await learner.step(images, labels);
+        return [];
+      });
+      const byName = new Map<string, KernelTime>();
+      for (const k of info.kernels) {
+        const t = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
+        t.calls++;
+        t.ms += Number(k.kernelTimeMs) || 0;
+        byName.set(k.name, t);
+      }
+      // Scopes and op wrappers are listed too, with no time of their own.
+      kernels = [...byName.values()].filter((k) => k.ms > 0)
+        .sort((a, b) => b.ms - a.ms)
+        .map((k) => ({ ...k, ms: round(k.ms, 3) }));
     }
   } finally {
     images.dispose();
@@ -207,6 +247,8 @@ export async function benchTrainStep(
     rssSource: peak.source,
     tfjsVersion: info.tfjsVersion,
     nativeKernels: info.nativeKernels,
+    peakGpuBytes: gpuPeak.bytes,
+    ...(kernels ? { kernels } : {}),
     model: { dim, depth, heads, mlp, classes },
   };
 }
