@@ -100,7 +100,7 @@ for (const method of ["linear", "rein", "cufit"] as const) {
   });
 }
 
-Deno.test("Dinov2.toHost() of a trainable backbone gives back the weights it was built from", () => {
+Deno.test("Dinov2.toHost() of a trainable backbone gives back the weights it was built from", async () => {
   const { variant, backbone } = tinyModel({
     dim: 8,
     depth: 2,
@@ -109,7 +109,9 @@ Deno.test("Dinov2.toHost() of a trainable backbone gives back the weights it was
   }, "linear");
   const model = new Dinov2(variant, backbone, { trainable: true });
   assert.equal(model.variables().length, 5 + 2 * 14);
-  const back = model.toHost();
+  const before = tf.memory().numTensors;
+  const back = await model.toHost();
+  assert.equal(tf.memory().numTensors, before);
   for (const [k, t] of backbone) {
     if (k === "mask_token") continue;
     assert.deepEqual(back.get(k)?.shape, t.shape, k);

@@ -27,7 +27,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { tf, tidyHost } from "../backend/tf.ts";
+import { readFloats, tf, tidyHostAsync } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
 import { makeSynthetic } from "../data/synthetic.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -310,7 +310,8 @@ export async function pretrainBackbone(
       for await (const batch of trainLoader.epoch(epoch)) {
         if (o.maxBatches !== null && batches >= o.maxBatches) break;
         const t = targets(batch.labels);
-        const loss = tidyHost(() => {
+        // Host reads are awaited: the webgpu backend has no synchronous one.
+        const loss = await tidyHostAsync(async () => {
           const x = tf.tensor4d(batch.images, [batch.size, o.crop, o.crop, 3]);
           const ys = [tf.tensor1d(t.shape), tf.tensor1d(t.texture)];
           const cost = optimizer.minimize(
@@ -323,7 +324,7 @@ export async function pretrainBackbone(
             true,
             vars,
           );
-          return cost!.dataSync()[0];
+          return (await readFloats(cost!))[0];
         });
         if (!Number.isFinite(loss)) {
           throw new Error(
@@ -352,7 +353,7 @@ export async function pretrainBackbone(
         }% (${record.seconds.toFixed(1)} s)`,
       );
     }
-    const params = backbone.toHost();
+    const params = await backbone.toHost();
     const metadata = {
       variant: JSON.stringify({
         patch_size: 14,
@@ -414,9 +415,13 @@ async function evaluate(
   for await (const batch of loader.epoch(0)) {
     const t = targets(batch.labels);
     const crop = loader.crop;
-    const [ps, pt] = tidyHost(() => {
+    const [ps, pt] = await tidyHostAsync(() => {
       const x = tf.tensor4d(batch.images, [batch.size, crop, crop, 3]);
-      return logitsOf(x).map((l) => tf.argMax(l, -1).dataSync() as Int32Array);
+      return Promise.all(
+        logitsOf(x).map(async (l) =>
+          await tf.argMax(l, -1).data() as Int32Array
+        ),
+      );
     });
     for (let i = 0; i < batch.size; i++) {
       if (ps[i] === t.shape[i]) shape++;

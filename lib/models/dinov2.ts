@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { tf, tidyHost } from "../backend/tf.ts";
+import { readFloats, tf, tidyHostAsync } from "../backend/tf.ts";
 import type { Tensor, Variable } from "../backend/tf.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import type { DinoVariant } from "../weights/variant.ts";
@@ -597,53 +597,52 @@ export class Dinov2 {
   /**
    * The weights under reference names and layouts. `pos_embed` is the
    * pre-trained grid as given (a trainable backbone does not train it).
+   * Async: the webgpu backend has no synchronous read.
    */
-  toHost(): Map<string, HostTensor> {
-    const out = new Map<string, HostTensor>();
-    const read = (t: Tensor): HostTensor => ({
-      dtype: "F32",
-      shape: [...t.shape],
-      data: new Float32Array(t.dataSync() as Float32Array),
-    });
+  toHost(): Promise<Map<string, HostTensor>> {
     const { patchSize: p, embedDim: d } = this.variant;
-    tidyHost(() => {
-      out.set("cls_token", read(this.#cls));
+    return tidyHostAsync(async () => {
+      // Tensors in the reference's layouts, by name; read all at once below.
+      const named: [string, Tensor][] = [["cls_token", this.#cls]];
+      // [P*P*3, D] rows (ky, kx, c) -> [D, 3, P, P]
+      named.push([
+        "patch_embed.proj.weight",
+        tf.transpose(tf.reshape(this.#patchWT, [p, p, 3, d]), [3, 2, 0, 1]),
+      ]);
+      named.push(["patch_embed.proj.bias", this.#patchB]);
+      this.#blocks.forEach((b, i) => {
+        const k = (name: string) => `blocks.${i}.${name}`;
+        const linear = (name: string, wT: Tensor, bias: Tensor) => {
+          named.push([k(`${name}.weight`), tf.transpose(wT)]);
+          named.push([k(`${name}.bias`), bias]);
+        };
+        named.push([k("norm1.weight"), b.norm1W], [k("norm1.bias"), b.norm1B]);
+        linear("attn.qkv", tf.concat(b.qkvT, 1), tf.concat(b.qkvB));
+        linear("attn.proj", b.projT, b.projB);
+        named.push([k("ls1.gamma"), b.ls1]);
+        named.push([k("norm2.weight"), b.norm2W], [k("norm2.bias"), b.norm2B]);
+        linear("mlp.fc1", b.fc1T, b.fc1B);
+        linear("mlp.fc2", b.fc2T, b.fc2B);
+        named.push([k("ls2.gamma"), b.ls2]);
+      });
+      named.push(["norm.weight", this.#normW], ["norm.bias", this.#normB]);
+      const values = await Promise.all(named.map(([, t]) => readFloats(t)));
+      const out = new Map<string, HostTensor>();
       out.set("mask_token", {
         dtype: "F32",
         shape: [1, d],
         data: new Float32Array(d),
       });
       out.set("pos_embed", this.#posEmbedHost);
-      // [P*P*3, D] rows (ky, kx, c) -> [D, 3, P, P]
-      const proj = tf.transpose(tf.reshape(this.#patchWT, [p, p, 3, d]), [
-        3,
-        2,
-        0,
-        1,
-      ]);
-      out.set("patch_embed.proj.weight", read(proj));
-      out.set("patch_embed.proj.bias", read(this.#patchB));
-      this.#blocks.forEach((b, i) => {
-        const k = (name: string) => `blocks.${i}.${name}`;
-        const linear = (name: string, wT: Tensor, bias: Tensor) => {
-          out.set(k(`${name}.weight`), read(tf.transpose(wT)));
-          out.set(k(`${name}.bias`), read(bias));
-        };
-        out.set(k("norm1.weight"), read(b.norm1W));
-        out.set(k("norm1.bias"), read(b.norm1B));
-        linear("attn.qkv", tf.concat(b.qkvT, 1), tf.concat(b.qkvB));
-        linear("attn.proj", b.projT, b.projB);
-        out.set(k("ls1.gamma"), read(b.ls1));
-        out.set(k("norm2.weight"), read(b.norm2W));
-        out.set(k("norm2.bias"), read(b.norm2B));
-        linear("mlp.fc1", b.fc1T, b.fc1B);
-        linear("mlp.fc2", b.fc2T, b.fc2B);
-        out.set(k("ls2.gamma"), read(b.ls2));
-      });
-      out.set("norm.weight", read(this.#normW));
-      out.set("norm.bias", read(this.#normB));
+      named.forEach(([name, t], i) =>
+        out.set(name, {
+          dtype: "F32",
+          shape: [...t.shape],
+          data: new Float32Array(values[i]),
+        })
+      );
+      return out;
     });
-    return out;
   }
 
   /** Frees every tensor the backbone holds. */
