@@ -35,6 +35,13 @@ export {
   unregisterNativeKernels,
 } from "./lib/backend/native/kernels.ts";
 export { loadOpenBlas, type OpenBlas } from "./lib/backend/native/openblas.ts";
+export {
+  type AdapterReport,
+  GpuLostError,
+  gpuMemory,
+  GpuOutOfMemoryError,
+  probeAdapter,
+} from "./lib/backend/webgpu/mod.ts";
 
 // Weights.
 export { f32, type HostTensor } from "./lib/weights/host_tensor.ts";
