@@ -32,6 +32,14 @@ Deno.test("outOfMemoryMessage() names the batch size and suggests half of it", (
     outOfMemoryMessage("x", { batchSize: 1 }),
     /batch size 1 \(x\): use a smaller input or model$/,
   );
+  assert.match(
+    outOfMemoryMessage("x", { batchSize: 16, batchFlag: "--batch" }),
+    /: try --batch 8$/,
+  );
+  assert.match(
+    outOfMemoryMessage("x", { batchSize: 16, batchFlag: null }),
+    /: try a batch size of 8$/,
+  );
 });
 
 Deno.test("isMemoryError() knows WebGPU's out-of-memory and buffer-limit errors", () => {

@@ -156,6 +156,7 @@ export async function benchTrainStep(
   const { RandomState } = await import("../noise/random_state.ts");
   const { Learner } = await import("../train/learner.ts");
   const { PeakGpuMemory } = await import("../backend/webgpu/memory.ts");
+  const { checkGpu } = await import("../backend/webgpu/device.ts");
   const gpuPeak = new PeakGpuMemory();
 
   const info = await initBackend(backendName, {
@@ -202,6 +203,7 @@ export async function benchTrainStep(
       const seconds = (performance.now() - t0) / 1000;
       rss.sample();
       gpuPeak.sample();
+      checkGpu({ batchSize: batch, batchFlag: "--batch" });
       if (i >= warmup) stepSeconds.push(seconds);
       log(
         `${i < warmup ? "warm-up" : `step ${i - warmup + 1}/${steps}`}: ${

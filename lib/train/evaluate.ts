@@ -7,6 +7,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import { tf } from "../backend/tf.ts";
+import { checkGpu } from "../backend/webgpu/device.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { decodeImage } from "../data/image.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -114,6 +115,8 @@ export async function evaluateRun(
     ]);
     const logits = await learner.predict(x);
     x.dispose();
+    // webgpu reports a buffer it could not make out of band (zeros here).
+    checkGpu({ batchSize: batch.size, batchFlag: null, where: "evaluation" });
     for (
       const [m, values] of Object.entries(logits) as [
         ModuleName,
@@ -199,6 +202,7 @@ export async function predictImages(
     const x = tf.tensor4d(pixels, [1, config.crop, config.crop, 3]);
     const logits = (await learner.predict(x))[PREDICTOR[config.method]]!;
     x.dispose();
+    checkGpu({ batchSize: 1, where: `prediction of "${image}"` });
     const max = Math.max(...logits);
     const exp = Array.from(logits, (v) => Math.exp(v - max));
     const sum = exp.reduce((a, b) => a + b, 0);

@@ -89,6 +89,12 @@ export function webGpuAdapter(): AdapterReport | null {
 export interface GpuContext {
   /** Images per step. */
   batchSize?: number;
+  /**
+   * The flag that sets the batch size, for the hint; null when the task has
+   * none (the hint then names the size only).
+   * @default "--batch-size"
+   */
+  batchFlag?: string | null;
   /** Where it happened, e.g. `epoch 3, batch 12`. */
   where?: string;
   /** Run folder whose last good checkpoint is kept. */
@@ -130,9 +136,12 @@ export function outOfMemoryMessage(detail: string, ctx: GpuContext): string {
     return `Out of GPU memory${at} (${detail}): use a smaller input or model${kept}`;
   }
   const smaller = Math.max(1, Math.floor(ctx.batchSize / 2));
-  const hint = ctx.batchSize > 1
-    ? `try --batch-size ${smaller}`
-    : "use a smaller input or model";
+  const flag = ctx.batchFlag === undefined ? "--batch-size" : ctx.batchFlag;
+  const hint = ctx.batchSize <= 1
+    ? "use a smaller input or model"
+    : flag === null
+    ? `try a batch size of ${smaller}`
+    : `try ${flag} ${smaller}`;
   return `Out of GPU memory at batch size ${ctx.batchSize}${at} (${detail}): ${hint}${kept}`;
 }
 
