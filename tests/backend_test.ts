@@ -98,10 +98,19 @@ Deno.test("initBackend('webgpu') without an adapter says how to get one; 'auto' 
   }
 });
 
-Deno.test("initBackend('cpu') works without native kernels", async () => {
-  const info = await initBackend("cpu", { log: () => {}, native: false });
+Deno.test("initBackend('cpu') works without native kernels, and names the adapter too", async () => {
+  const lines: string[] = [];
+  const info = await initBackend("cpu", {
+    log: (l) => lines.push(l),
+    native: false,
+  });
   assert.equal(info.tfName, "cpu");
   assert.deepEqual(info.nativeKernels, []);
+  assert.deepEqual(info.adapter, await probeAdapter());
+  assert.match(
+    lines[0],
+    /^backend: cpu, tfjs 4\.22\.0; native kernels off \(disabled\); adapter: (none \(|vendor )/,
+  );
   await initBackend("wasm", { log: () => {} });
 });
 

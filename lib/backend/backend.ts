@@ -49,8 +49,8 @@ export interface BackendInfo {
   nativeReason?: string;
   /** tfjs version. */
   tfjsVersion: string;
-  /** The WebGPU adapter, when `webgpu` runs or `auto` probed one. */
-  adapter?: AdapterReport;
+  /** The machine's WebGPU adapter (named on the first line whatever the backend). */
+  adapter: AdapterReport;
   /** Why `auto` took or skipped each candidate (empty for a named backend). */
   reasons: string[];
 }
@@ -220,6 +220,8 @@ export async function initBackend(
     }
   }
   await tf.ready();
+  // Named on every task's first line, also when a CPU backend was chosen.
+  adapter ??= await probeAdapter();
   const info: BackendInfo = {
     requested: name,
     name: chosen,
@@ -249,9 +251,10 @@ export async function initBackend(
     ? `; native kernels off (${info.nativeReason})`
     : "";
   const why = name === "auto" ? ` (auto: ${reasons.join("; ")})` : "";
-  const adapterNote = adapter ? `; ${adapterLine(adapter)}` : "";
   log(
-    `backend: ${info.name}${why}, tfjs ${info.tfjsVersion}${nativeNote}${adapterNote}`,
+    `backend: ${info.name}${why}, tfjs ${info.tfjsVersion}${nativeNote}; ${
+      adapterLine(adapter)
+    }`,
   );
   return info;
 }

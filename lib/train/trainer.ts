@@ -7,6 +7,7 @@
  */
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
+import { adapterLine } from "../backend/webgpu/adapter.ts";
 import { checkGpu, gpuFailure } from "../backend/webgpu/device.ts";
 import type { Tensor } from "../backend/tf.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -466,6 +467,7 @@ export async function train(
         tfjs: backend.tfjsVersion,
         backend: backend.name,
         nativeKernels: backend.nativeKernels,
+        adapter: adapterLine(backend.adapter),
       },
       weightsFile,
       labelListFile: labelListFile(config),

@@ -38,8 +38,20 @@ export interface AdapterReport {
 const SOFTWARE =
   /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b/i;
 
-/** Probes `navigator.gpu` without creating a device. Never throws. */
-export async function probeAdapter(): Promise<AdapterReport> {
+let probed: { gpu: unknown; report: Promise<AdapterReport> } | null = null;
+
+/**
+ * Probes `navigator.gpu` without creating a device, once per process and
+ * `navigator.gpu` (a driver that does not answer within 10 s counts as
+ * none). Never throws.
+ */
+export function probeAdapter(): Promise<AdapterReport> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!probed || probed.gpu !== gpu) probed = { gpu, report: probeOnce() };
+  return probed.report;
+}
+
+async function probeOnce(): Promise<AdapterReport> {
   const none = (reason: string): AdapterReport => ({
     found: false,
     reason,
@@ -54,11 +66,20 @@ export async function probeAdapter(): Promise<AdapterReport> {
   });
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return none("this Deno has no navigator.gpu");
-  let adapter: GPUAdapter | null;
+  let adapter: GPUAdapter | null | "timeout";
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+    adapter = await Promise.race([
+      gpu.requestAdapter({ powerPreference: "high-performance" }),
+      new Promise<"timeout">((r) => (timer = setTimeout(r, 10_000, "timeout"))),
+    ]);
   } catch (e) {
     return none(`requestAdapter() failed: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (adapter === "timeout") {
+    return none("the WebGPU driver did not answer within 10 s");
   }
   if (!adapter) {
     return none("no WebGPU adapter (no Vulkan, Metal or D3D12 driver found)");
