@@ -117,6 +117,10 @@ Deno.test("parity task exits non-zero when a golden is off", async () => {
       new Map([...golden.tensors, ["rein_logits", logits]]),
     );
     assert.equal(await main(["--fixtures", dir, "--out", out, "--quiet"]), 1);
+    // Without --out the same check runs and writes nothing.
+    await Deno.remove(out);
+    assert.equal(await main(["--fixtures", dir, "--quiet"]), 1);
+    assert.throws(() => Deno.statSync(out), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
