@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend/backend.ts";
 import { type GpuMemory, gpuMemory } from "../lib/backend/webgpu/memory.ts";
 import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
+import { evaluateRun, loadRun } from "../lib/train/evaluate.ts";
 import type { StepOutputs } from "../lib/train/learner.ts";
 import { train } from "../lib/train/trainer.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
@@ -62,16 +63,27 @@ Deno.test({
     const dir = await workspace(1);
     try {
       const first: Record<string, StepOutputs> = {};
+      const testAcc: Record<string, number> = {};
       for (const backend of ["wasm", "webgpu"] as const) {
         const info = await initBackend(backend, { log: () => {} });
         assert.equal(info.name, backend);
-        await train(config(dir, backend, { maxBatches: 1 }), {
+        const r = await train(config(dir, backend, { maxBatches: 1 }), {
           ...quiet,
           backend: info,
           onStep: (out, at) => {
             if (at.batch === 0) first[backend] = out;
           },
         });
+        testAcc[backend] = r.metrics[0].testAcc;
+      }
+      assert.equal(testAcc.webgpu, testAcc.wasm);
+      // evaluate reads the webgpu run back on webgpu.
+      const run = await loadRun(`${dir}/runs/webgpu`);
+      try {
+        const ev = await evaluateRun(run);
+        assert.equal(ev.summary.accuracy, testAcc.webgpu);
+      } finally {
+        run.dispose();
       }
       const [w, g] = [first.wasm, first.webgpu];
       assert.equal(w.masks.lpm!.length, 8);
