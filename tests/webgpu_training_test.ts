@@ -10,7 +10,9 @@ import { evaluateRun, loadRun } from "../lib/train/evaluate.ts";
 import type { StepOutputs } from "../lib/train/learner.ts";
 import { train } from "../lib/train/trainer.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { tinyModel } from "./_tiny.ts";
+import { randomImages, tinyModel } from "./_tiny.ts";
+import { readFloats, tf } from "../lib/backend/tf.ts";
+import { Dinov2 } from "../lib/models/dinov2.ts";
 import { NO_WEBGPU } from "./_webgpu.ts";
 
 /** A temp folder with tiny backbone weights and a synthetic dataset file. */
@@ -127,5 +129,56 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "on webgpu the frozen blocks' hand-written backward and the CLS-only last block match autograd and wasm",
+  ignore: NO_WEBGPU,
+  fn: async () => {
+    const { variant, backbone } = tinyModel(
+      { dim: 24, depth: 2, heads: 3, classes: 2, seed: 3 },
+      "linear",
+    );
+    const img = randomImages([2, 42, 42, 3], 7);
+    // Per backend: [gradient of the hand-written backward, of autograd,
+    // forwardCls, CLS row of the full forward].
+    const results: Record<string, Float32Array[]> = {};
+    for (const backend of ["wasm", "webgpu"] as const) {
+      await initBackend(backend, { log: () => {} });
+      const frozen = new Dinov2(variant, backbone);
+      const trainable = new Dinov2(variant, backbone, { trainable: true });
+      const outs = tf.tidy(() => {
+        const x = tf.tensor(img.data as Float32Array, img.shape);
+        const tokens = frozen.embed(x);
+        const r = tf.randomNormal(tokens.shape, 0, 1, "float32", 4);
+        const grad = (m: Dinov2) =>
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.forwardTokens(t), r)))(
+            tokens,
+          );
+        return [
+          grad(frozen),
+          grad(trainable),
+          frozen.forwardCls(tokens),
+          Dinov2.cls(frozen.forwardTokens(tokens)),
+        ];
+      });
+      results[backend] = await Promise.all(outs.map(readFloats));
+      tf.dispose(outs);
+      frozen.dispose();
+      trainable.dispose();
+    }
+    const close = (a: Float32Array, b: Float32Array, what: string) => {
+      const maxAbs = Math.max(...b.map(Math.abs));
+      const maxDiff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+      assert.ok(maxDiff <= 1e-5 * Math.max(1, maxAbs), `${what}: ${maxDiff}`);
+    };
+    const [g, auto, cls, full] = results.webgpu;
+    close(g, auto, "hand-written vs autograd gradient on webgpu");
+    close(cls, full, "forwardCls vs full forward on webgpu");
+    results.wasm.forEach((w, i) =>
+      close(results.webgpu[i], w, `output ${i} vs wasm`)
+    );
   },
 });
