@@ -5,6 +5,7 @@ import {
   describe,
   isRealGpu,
 } from "../lib/backend/webgpu/adapter.ts";
+import { ADAPTER, NO_WEBGPU } from "./_webgpu.ts";
 
 /** A stand-in for a GPUAdapter with the given info. */
 function fakeAdapter(info: Record<string, unknown>, fallback?: boolean) {
@@ -76,4 +77,32 @@ Deno.test("adapterLine() marks what the driver leaves empty", () => {
     adapterLine(r),
     "adapter: vendor apple, architecture -, device - (GPU)",
   );
+});
+
+Deno.test({
+  name: "probeAdapter() needs no Deno permission or flag",
+  ignore: NO_WEBGPU,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const script = `${dir}/probe.ts`;
+      const mod = new URL("../lib/backend/webgpu/adapter.ts", import.meta.url);
+      await Deno.writeTextFile(
+        script,
+        `import { probeAdapter } from "${mod.href}";\n` +
+          "console.log(JSON.stringify(await probeAdapter()));\n",
+      );
+      const out = await new Deno.Command("deno", {
+        args: ["run", "--no-prompt", "--no-config", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const report = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.equal(report.found, true);
+      assert.equal(report.description, ADAPTER.description);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
