@@ -132,7 +132,8 @@ async function loadNodeBackend(
 /** Steps to get a WebGPU adapter, for the "no adapter" error. */
 export const WEBGPU_HINT = [
   "  Linux: install the GPU's Vulkan driver (Debian/Ubuntu: mesa-vulkan-drivers for AMD/Intel;",
-  "  NVIDIA's proprietary driver ships its own Vulkan ICD), check with `vulkaninfo --summary`.",
+  "  NVIDIA's proprietary driver ships its own Vulkan ICD; in a container, NVIDIA_DRIVER_CAPABILITIES",
+  "  must include graphics), check with `vulkaninfo --summary`.",
   "  macOS (Metal) and Windows (D3D12) need nothing. Or run with --backend wasm.",
 ].join("\n");
 
