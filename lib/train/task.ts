@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { GpuLostError } from "../backend/webgpu/device.ts";
 import { CliExit, parseTrainArgs } from "./cli.ts";
 import type { Method } from "./config.ts";
 import { NonFiniteLossError, train } from "./trainer.ts";
@@ -50,7 +51,8 @@ export async function trainTask(
     );
     return 0;
   } catch (e) {
-    if (e instanceof NonFiniteLossError) {
+    // A run stopped mid-way with its last good checkpoint kept: resumable.
+    if (e instanceof NonFiniteLossError || e instanceof GpuLostError) {
       console.error(`train:${method}: ${e.message}`);
       return 3;
     }
