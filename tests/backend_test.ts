@@ -41,14 +41,17 @@ Deno.test("initBackend('auto') picks wasm here (no hardware GPU) and says why", 
   });
   if (isRealGpu(adapter)) {
     assert.equal(info.name, "webgpu");
-    assert.match(lines[0], /^backend: webgpu \(auto: webgpu chosen: /);
+    assert.match(
+      lines[0],
+      /^backend: webgpu \(auto: tensorflow-gpu not installed; webgpu chosen: /,
+    );
     return;
   }
   assert.equal(info.name, "wasm");
   assert.equal(tf.getBackend(), "wasm");
   assert.match(
     lines[0],
-    /^backend: wasm \(auto: webgpu skipped: [^;]+; tensorflow-gpu not installed; tensorflow not installed; wasm chosen\), tfjs 4\.22\.0/,
+    /^backend: wasm \(auto: tensorflow-gpu not installed; webgpu skipped: [^;]+; tensorflow not installed; wasm chosen\), tfjs 4\.22\.0/,
   );
   if (adapter.found) {
     assert.match(
@@ -92,7 +95,10 @@ Deno.test("initBackend('webgpu') without an adapter says how to get one; 'auto' 
         native: false,
       });
       assert.equal(info.name, "wasm");
-      assert.match(lines[0], /\(auto: webgpu skipped: /);
+      assert.match(
+        lines[0],
+        /\(auto: tensorflow-gpu not installed; webgpu skipped: /,
+      );
       assert.match(lines[0], /; adapter: none \(/);
     });
   }

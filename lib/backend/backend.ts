@@ -271,14 +271,33 @@ function nativeFromEnv(): boolean {
 }
 
 /**
- * `auto`: webgpu on a real GPU adapter, then the tfjs-node backends when
- * installed, then wasm, then cpu. Appends why it took or skipped each.
+ * `auto`: tensorflow-gpu when installed (only done on purpose, on CUDA 11
+ * machines), webgpu on a real GPU adapter, tensorflow when installed, then
+ * wasm, then cpu. Appends why it took or skipped each.
  */
 async function pickAuto(
   reasons: string[],
   gpu?: number,
 ): Promise<{ chosen: Exclude<BackendName, "auto">; adapter?: AdapterReport }> {
   const adapter = await probeAdapter();
+  const tryNode = async (candidate: "tensorflow-gpu" | "tensorflow") => {
+    if (!localPackageExists(NODE_PACKAGES[candidate])) {
+      reasons.push(`${candidate} not installed`);
+      return false;
+    }
+    try {
+      await loadNodeBackend(candidate, gpu);
+      reasons.push(`${candidate} chosen`);
+      return true;
+    } catch {
+      // Installed but unusable (no libtensorflow, no --allow-ffi): next one.
+      reasons.push(`${candidate} installed but did not load`);
+      return false;
+    }
+  };
+  if (await tryNode("tensorflow-gpu")) {
+    return { chosen: "tensorflow-gpu", adapter };
+  }
   reasons.push(autoReason(adapter));
   if (isRealGpu(adapter)) {
     try {
@@ -289,20 +308,7 @@ async function pickAuto(
       }`;
     }
   }
-  for (const candidate of ["tensorflow-gpu", "tensorflow"] as const) {
-    if (!localPackageExists(NODE_PACKAGES[candidate])) {
-      reasons.push(`${candidate} not installed`);
-      continue;
-    }
-    try {
-      await loadNodeBackend(candidate, gpu);
-      reasons.push(`${candidate} chosen`);
-      return { chosen: candidate, adapter };
-    } catch {
-      // Installed but unusable (no libtensorflow, no --allow-ffi): next one.
-      reasons.push(`${candidate} installed but did not load`);
-    }
-  }
+  if (await tryNode("tensorflow")) return { chosen: "tensorflow", adapter };
   try {
     await loadWasmBackend();
     reasons.push("wasm chosen");
