@@ -6,6 +6,7 @@
  * @module
  */
 import { type Command, CommanderError } from "commander";
+import { permissionHint } from "../lib/cli/permission_hint.ts";
 import type { ProgressStream } from "../lib/io/progress.ts";
 
 /** What a task's `main` writes to, replaceable in tests. */
@@ -51,11 +52,13 @@ export function parseCommand(
 /**
  * Runs a task's `main` as the program: its returned exit code (0 when it
  * returns nothing), commander's own code for help and usage errors it has
- * already printed, or 1 with a one-line `<name>: <message>` on any other error.
+ * already printed, or 1 with a one-line `<name>: <message>` on any other error
+ * (for a permission error: the `deno run ...` command that would work).
  */
 export async function runTask(
   name: string,
   main: () => Promise<number | void>,
+  args: readonly string[] = Deno.args,
 ): Promise<void> {
   try {
     Deno.exitCode = (await main()) ?? 0;
@@ -64,7 +67,23 @@ export async function runTask(
       Deno.exitCode = err.exitCode;
       return;
     }
-    console.error(`${name}: ${(err as Error).message}`);
+    console.error(errorLine(name, err, args));
     Deno.exitCode = 1;
   }
+}
+
+/**
+ * The one line a task prints for an error: `<name>: <first line of the
+ * message>`, or for a permission error what was refused and the `deno run`
+ * command that grants it.
+ */
+export function errorLine(
+  name: string,
+  err: unknown,
+  args: readonly string[] = Deno.args,
+): string {
+  const hint = permissionHint(err, name, args);
+  if (hint !== null) return hint;
+  const message = err instanceof Error ? err.message : String(err);
+  return `${name}: ${message}`;
 }

@@ -6,4 +6,8 @@
  */
 import { trainTask } from "../lib/train/task.ts";
 
-if (import.meta.main) Deno.exitCode = await trainTask("cufit", Deno.args);
+if (import.meta.main) {
+  Deno.exitCode = await trainTask("cufit", Deno.args, {
+    handleInterrupt: true,
+  });
+}

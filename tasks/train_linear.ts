@@ -6,4 +6,8 @@
  */
 import { trainTask } from "../lib/train/task.ts";
 
-if (import.meta.main) Deno.exitCode = await trainTask("linear", Deno.args);
+if (import.meta.main) {
+  Deno.exitCode = await trainTask("linear", Deno.args, {
+    handleInterrupt: true,
+  });
+}

@@ -89,10 +89,33 @@ Deno.test("createRunDir() writes config.json with config, argv, versions and dig
 
 Deno.test("createRunDir() refuses a folder that already holds a run", async () => {
   const { config } = await setup();
-  await createRunDir(config, { argv: [] });
+  const dir = await createRunDir(config, { argv: [] });
+  await appendMetrics(dir, rec(0));
   await assert.rejects(
     () => createRunDir(config, { argv: [] }),
     /Run folder ".*run1" already holds a run .*: choose another save name \(-s\) or pass --resume/,
+  );
+});
+
+Deno.test("createRunDir() says how to continue a run that stopped before its first epoch", async () => {
+  const { config } = await setup();
+  const dir = await createRunDir(config, { argv: ["-s", "run1"] });
+  await assert.rejects(
+    () => createRunDir(config, { argv: [] }),
+    /Run folder ".*run1" holds a run that stopped before its first epoch ended: start it over with --resume \(add --skip-bad to skip unreadable images\), or choose another save name \(-s\)/,
+  );
+  // Nothing was trained: --resume may change settings (here --skip-bad).
+  await createRunDir({ ...config, resume: true, skipBad: true }, {
+    argv: ["--resume", "--skip-bad"],
+  });
+  const record = await readRunRecord(dir);
+  assert.equal(record.config.skipBad, true);
+  assert.deepEqual(record.argv, ["--resume", "--skip-bad"]);
+  // Once an epoch is recorded the settings are fixed again.
+  await appendMetrics(dir, rec(0));
+  await assert.rejects(
+    () => createRunDir({ ...config, resume: true, lr: 0.5 }, { argv: [] }),
+    /config key "lr" was 0.001, now 0.5/,
   );
 });
 
@@ -108,6 +131,7 @@ Deno.test("createRunDir() names a missing weights file", async () => {
 Deno.test("createRunDir() resumes only a run with the same settings", async () => {
   const { config } = await setup();
   const dir = await createRunDir(config, { argv: [] });
+  await appendMetrics(dir, rec(0));
   const before = await Deno.readTextFile(join(dir, "config.json"));
   const again = await createRunDir(
     { ...config, resume: true, maxBatches: 1 },

@@ -107,7 +107,9 @@ export async function loadAptos(
     text = await Deno.readTextFile(csv);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new Error(`APTOS file "${csv}" does not exist`);
+      throw new Error(
+        `APTOS file "${csv}" does not exist; build the layout from Kaggle's files with \`deno task prepare:aptos --from-kaggle train.csv --images DIR\``,
+      );
     }
     throw e;
   }

@@ -107,7 +107,7 @@ export async function loadDataset(
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     const hint = key === "ham10000"
-      ? ""
+      ? "; build it from the ISIC 2018 files with `deno task prepare:ham10000` (see its --help)"
       : ` (known datasets: ${datasetNames.join(", ")})`;
     throw new Error(
       `Dataset "${name}": folder "${dir}" does not exist, expected ${root}/{train,test}/<CLASS>/<image>${hint}`,

@@ -209,6 +209,8 @@ async function findFile(
   throw new Error(
     `MedMNIST "${flag}" not found: expected ${
       candidates.map((c) => `"${root}/${c}"`).join(" or ")
-    }`,
+    }; download it with \`deno task fetch:medmnist ${flag} --size ${
+      size ?? 224
+    }\``,
   );
 }

@@ -37,10 +37,12 @@ import {
   positiveNumber,
   seed,
 } from "./_checks.ts";
+import { splitShortEquals, usageMessage } from "../cli/usage.ts";
 
 /**
  * Thrown by {@linkcode parseTrainArgs} to end the program: `exitCode` 0 with
- * the help text as message for `--help`, 2 with the reason for bad input.
+ * the help text as message for `--help`, 2 with the reason for bad input
+ * (one clause; the task adds its name and a `--help` hint).
  */
 export class CliExit extends Error {
   override name = "CliExit";
@@ -68,7 +70,7 @@ export function trainCommand(method: Method): Command {
     )
     .requiredOption(
       "-d, --data <name|path>",
-      "dataset: a name (conf/<name>.json: ham10000, aptos, bloodmnist, organcmnist, synthetic) or a path to such a file",
+      "dataset: a name (conf/<name>.json: ham10000, aptos, bloodmnist, organcmnist, demo, synthetic) or a path to such a file",
     )
     .option(
       "-n, --noise <rate>",
@@ -133,6 +135,10 @@ export function trainCommand(method: Method): Command {
     )
     .option("--data-root <dir>", "dataset folder, instead of id_dataset")
     .option(
+      "--save-path <dir>",
+      "folder of the run folders, instead of save_path",
+    )
+    .option(
       "--threads <n>",
       "CPU threads of the native matmul kernels (default: every core)",
     )
@@ -178,6 +184,7 @@ const CONVERT: Record<string, [keyof TrainOverrides, Converter]> = {
   backend: ["backend", (v, w) => oneOf(v, BACKEND_NAMES, w)],
   init: ["init", nonEmptyString],
   dataRoot: ["dataRoot", nonEmptyString],
+  savePath: ["savePath", nonEmptyString],
   maxBatches: ["maxBatches", num((v, w) => integerAtLeast(v, 1, w))],
   threads: ["threads", num((v, w) => integerAtLeast(v, 1, w))],
 };
@@ -224,18 +231,14 @@ export function parseTrainArgs(
     outputError: () => {},
   });
   try {
-    cmd.parse([...argv], { from: "user" });
+    cmd.parse(splitShortEquals(argv), { from: "user" });
   } catch (e) {
     if (!(e instanceof CommanderError)) throw e;
     if (e.code === "commander.helpDisplayed" || e.code === "commander.help") {
       throw new CliExit(out.trimEnd(), 0);
     }
     // Commander says "error: unknown option '--x'"; keep its words, our case.
-    const msg = e.message.replace(/^error: /, "").replace(/\.$/, "");
-    throw new CliExit(
-      `${msg[0].toUpperCase()}${msg.slice(1)} (see train:${method} --help)`,
-      2,
-    );
+    throw new CliExit(usageMessage(e.message), 2);
   }
   const opts = cmd.opts();
   const flag = (key: string) =>

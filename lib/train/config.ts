@@ -272,6 +272,8 @@ export interface TrainOverrides {
   skipBad?: boolean;
   /** @default the dataset file's `id_dataset` */
   dataRoot?: string;
+  /** Folder of the run folders. @default the dataset file's `save_path` */
+  savePath?: string;
   /** @default null (every batch) */
   maxBatches?: number;
   /** @default null (every core) */
@@ -611,7 +613,7 @@ export function resolveConfig(
       defaults.backend as BackendName,
       (v, w) => oneOf(v, BACKEND_NAMES, w),
     )!,
-    savePath: dataset.savePath,
+    savePath: pick("savePath", dataset.savePath, nonEmptyString)!,
     saveName,
     resume: pick("resume", defaults.resume, boolean)!,
     cacheFeatures,
@@ -654,6 +656,7 @@ const OVERRIDE_KEYS: Record<keyof TrainOverrides, true> = {
   cacheFeatures: true,
   skipBad: true,
   dataRoot: true,
+  savePath: true,
   maxBatches: true,
   threads: true,
 };
@@ -685,6 +688,23 @@ export function milestones(
 ): number[] {
   integerAtLeast(epochs, 1, "Epochs");
   return referenceMilestones(epochs, fractions);
+}
+
+/**
+ * A warning when the reference schedule decays the learning rate before
+ * the first epoch (`int(0.5 E) = 0` for E = 1: every milestone is 0, so
+ * `--epochs 1` trains at lr x gamma^3); null when epoch 0 trains at `lr`.
+ */
+export function scheduleWarning(
+  config: Pick<TrainConfig, "lr" | "gamma" | "epochs" | "milestoneFractions">,
+): string | null {
+  const first = lrAt(0, config);
+  if (first >= config.lr) return null;
+  return `warning: with ${config.epochs} epoch(s) the reference schedule (milestones ${
+    JSON.stringify(milestones(config.epochs, config.milestoneFractions))
+  }) decays the learning rate at once: epoch 0 trains at ${
+    first.toPrecision(2)
+  }, not ${config.lr}; use 2 or more epochs`;
 }
 
 /**

@@ -260,6 +260,14 @@ export interface LastEpochsMeanOptions {
 }
 
 /**
+ * The name of {@linkcode lastEpochsMean}'s figure for a run of `epochs`
+ * epochs: "last-10", or "last-N" when the run is shorter.
+ */
+export function lastEpochsLabel(epochs: number, count = LAST_EPOCHS): string {
+  return `last-${Math.max(1, Math.min(count, epochs))}`;
+}
+
+/**
  * The reference's reported figure: the mean of the last 10 test accuracies,
  * summed in epoch order from 0.0 as `train_*.py` does, so that for runs of 10
  * or more epochs the value is bit-identical to its `avgacc.txt`.

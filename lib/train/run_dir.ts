@@ -172,6 +172,9 @@ export async function createRunDir(
       noisyLabels: labels(options.noisyLabels),
     };
   };
+  // A run that stopped before its first epoch ended (an unreadable image, a
+  // Ctrl-C) trained nothing: --resume may start it over with new settings.
+  const unstarted = existing !== null && await holdsNoEpoch(dir);
   if (config.resume) {
     if (existing === null) {
       if (!(await Deno.stat(dir).then(() => true, () => false))) {
@@ -183,7 +186,7 @@ export async function createRunDir(
     const diff = existing === null
       ? null
       : firstDifference(existing.config, config, "");
-    if (diff !== null) {
+    if (diff !== null && !unstarted) {
       throw new Error(
         `Cannot resume run "${dir}": config key "${diff.key}" was ${
           JSON.stringify(diff.was)
@@ -191,17 +194,20 @@ export async function createRunDir(
       );
     }
     // The same settings over other bytes would not be the same run.
-    if (existing !== null) {
+    if (existing !== null && diff === null) {
       const changed = changedInput(existing.digests, await digests());
-      if (changed !== null) {
+      if (changed === null) return dir;
+      if (!unstarted) {
         throw new Error(`Cannot resume run "${dir}": ${changed}`);
       }
-      return dir;
     }
-  }
-  if (existing !== null) {
+    // Killed before its record, or unstarted with new settings or inputs:
+    // config.json is written afresh below.
+  } else if (existing !== null) {
     throw new Error(
-      `Run folder "${dir}" already holds a run ("${file}"): choose another save name (-s) or pass --resume`,
+      unstarted
+        ? `Run folder "${dir}" holds a run that stopped before its first epoch ended: start it over with --resume (add --skip-bad to skip unreadable images), or choose another save name (-s)`
+        : `Run folder "${dir}" already holds a run ("${file}"): choose another save name (-s) or pass --resume`,
     );
   }
 
@@ -259,6 +265,15 @@ export function changedInput(
     })`;
   }
   return null;
+}
+
+/** True when a run folder has no epoch's metrics line and no checkpoint. */
+async function holdsNoEpoch(dir: string): Promise<boolean> {
+  if ((await readMetrics(dir)).length > 0) return false;
+  for await (const entry of Deno.readDir(dir)) {
+    if (/^(last|best)\b/.test(entry.name)) return false;
+  }
+  return true;
 }
 
 function firstDifference(

@@ -8,7 +8,11 @@
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
 import { adapterLine } from "../backend/webgpu/adapter.ts";
-import { checkGpu, gpuFailure } from "../backend/webgpu/device.ts";
+import {
+  checkGpu,
+  gpuFailure,
+  GpuLostError,
+} from "../backend/webgpu/device.ts";
 import type { Tensor } from "../backend/tf.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -436,6 +440,9 @@ export async function train(
   let madeDir = false;
   // Where a GPU failure would name (webgpu: lost device, out of memory).
   const gpu = { batchSize: config.batchSize, runDir, where: "set-up" };
+  // Set once config.json is written, cleared once an epoch is on record: a
+  // failure in between leaves a folder whose error must say how to go on.
+  let unstarted = false;
   try {
     // One writer per run folder; leftovers of a killed one go first.
     madeDir = await Deno.stat(runDir).then(() => false, () => true);
@@ -474,6 +481,7 @@ export async function train(
       trainLabels: trainSet.labels,
       noisyLabels: noisy.noisy,
     });
+    unstarted = true;
     let metrics: EpochMetrics[] = [];
     let startEpoch = 0;
     if (config.resume) {
@@ -501,6 +509,7 @@ export async function train(
           ckpt.metrics as unknown as EpochMetrics,
         );
         await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
+        unstarted = metrics.length === 0;
         log(`resume: from epoch ${ckpt.epoch} of ${runDir}`);
       }
     }
@@ -660,6 +669,7 @@ export async function train(
       if (isBest) await saveCheckpoint(runDir, "best", checkpoint);
       await saveCheckpoint(runDir, "last", checkpoint);
       await appendMetrics(runDir, record);
+      unstarted = false;
       await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
       log(formatEpochLine(record, { epochs: config.epochs }));
       const skipped = trainLoader.skipped + testLoader.skipped;
@@ -688,7 +698,15 @@ export async function train(
       seconds: (performance.now() - started) / 1000,
     };
   } catch (err) {
-    throw await gpuFailure(err, gpu);
+    const e = await gpuFailure(err, gpu);
+    if (
+      !unstarted || e instanceof NonFiniteLossError ||
+      e instanceof GpuLostError || !(e instanceof Error)
+    ) throw e;
+    throw new Error(
+      `${e.message}; the run folder "${runDir}" holds no finished epoch: start it over with --resume (add --skip-bad to skip unreadable images), or choose another save name (-s)`,
+      { cause: e },
+    );
   } finally {
     learner.dispose();
     backbone.dispose();

@@ -271,6 +271,11 @@ function checkMatrix(
 
 /** `openblas_get_config()`; "" when absent or when --allow-ffi is path-scoped. */
 function readConfig(getConfig: (() => Deno.PointerValue) | null): string {
+  // Reading a C string needs unscoped --allow-ffi; query so that a scoped
+  // grant reads as "unknown" instead of prompting on a terminal.
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return "";
+  }
   const ptr = getConfig?.() ?? null;
   if (ptr === null) return "";
   try {
