@@ -1,9 +1,12 @@
 /**
- * `deno task demo [--out DIR] [--noise 0.4] [--data NAME --weights FILE]
- * [--epochs N] [--backend NAME] [--yes] [--no-png]`: trains linear probing,
- * Rein and CUFIT on the same noisy labels and writes `summary.json`,
- * `report.html` and PNG plots into DIR (default `runs/demo`), then prints the
- * results table.
+ * `deno task demo [--out DIR] [-n 0.4] [--data NAME --weights FILE]
+ * [--epochs N] [--backend NAME] [--yes] [--no-png] [--force] [--resume]
+ * [--skip-bad]`: trains linear probing, Rein and CUFIT on the same noisy
+ * labels and writes `summary.json`, `report.html` and PNG plots into DIR
+ * (default `runs/<data>-noise<percent>`, e.g. `runs/demo-noise40`), then
+ * prints the results table. Each method shows one live line; its full
+ * per-epoch log is `DIR/runs/<method>/train.log`. Ctrl-C says after which
+ * epoch it stopped; `--resume` continues.
  *
  * Without `--data` it runs the built-in synthetic demo (conf/demo.json with
  * data/demo/backbone.safetensors): a few minutes on a CPU, no download.
@@ -11,14 +14,16 @@
  * it runs the real comparison; it first measures a few steps and, when the
  * whole run would take more than 15 minutes, stops and asks for `--yes`.
  *
- * Exit codes: 0 done, 2 bad arguments (or a path outside the task's
- * permissions), 3 needs `--yes`.
+ * Exit codes: 0 done, 1 failed, 2 bad arguments (or a path outside the
+ * task's permissions), 3 needs `--yes`, 130 interrupted.
  *
  * @module
  */
 import { Command, CommanderError, Option } from "commander";
 import { BACKENDS } from "../lib/backend/backend.ts";
 import type { DemoOptions } from "../lib/demo/demo.ts";
+import { permissionHint } from "../lib/cli/permission_hint.ts";
+import { splitShortEquals, usageLine } from "../lib/cli/usage.ts";
 import { runTask } from "./_cli.ts";
 
 function parseRate(value: string): number {
@@ -26,7 +31,9 @@ function parseRate(value: string): number {
   if (value.trim() === "" || !(n >= 0 && n <= 1)) {
     throw new TypeError(
       `Option --noise must be a number from 0 to 1, got ${
-        JSON.stringify(value)
+        Number.isFinite(n) && value.trim() !== ""
+          ? String(n)
+          : JSON.stringify(value)
       }`,
     );
   }
@@ -53,11 +60,14 @@ export function demoCommand(): Command {
     .description(
       "Linear probing vs Rein vs CUFIT on the same noisy labels, with a report",
     )
-    .option("--out <dir>", "output folder", "runs/demo")
-    .option("--noise <rate>", "symmetric label-noise rate", parseRate, 0.4)
+    .option(
+      "--out <dir>",
+      "output folder (default: runs/<data>-noise<percent>, e.g. runs/demo-noise40)",
+    )
+    .option("-n, --noise <rate>", "symmetric label-noise rate", parseRate, 0.4)
     .option(
       "--data <name|path>",
-      "dataset config (conf/<name>.json); default: the built-in synthetic demo",
+      "dataset config (conf/<name>.json: ham10000, aptos, bloodmnist, organcmnist, demo, synthetic) or a path; default: demo, the built-in synthetic data",
     )
     .option(
       "--weights <file>",
@@ -75,6 +85,15 @@ export function demoCommand(): Command {
     )
     .option("--yes", "run even when the estimate is long")
     .option("--no-png", "skip the PNG copies of the plots")
+    .option(
+      "--force",
+      "replace a report in --out made with other data or another noise rate",
+    )
+    .option("--resume", "continue the runs in --out from their last epoch")
+    .option(
+      "--skip-bad",
+      "skip unreadable images (counted and reported) instead of stopping",
+    )
     .addOption(
       new Option("--max-batches <n>", "batches per epoch (smoke runs)")
         .argParser(parseCount("--max-batches")).hideHelp(),
@@ -87,10 +106,10 @@ export function demoCommand(): Command {
 /** Parses the demo's arguments; throws `CommanderError` or `TypeError` on bad input. */
 export function parseDemoArgs(args: string[]): DemoOptions {
   const program = demoCommand();
-  program.parse(args, { from: "user" });
+  program.parse(splitShortEquals(args), { from: "user" });
   const o = program.opts();
   return {
-    out: o.out,
+    ...(o.out === undefined ? {} : { out: o.out }),
     noise: o.noise,
     ...(o.data === undefined ? {} : { data: o.data }),
     ...(o.weights === undefined ? {} : { weights: o.weights }),
@@ -99,13 +118,11 @@ export function parseDemoArgs(args: string[]): DemoOptions {
     backend: o.backend,
     yes: o.yes === true,
     png: o.png !== false,
+    force: o.force === true,
+    resume: o.resume === true,
+    skipBad: o.skipBad === true,
   };
 }
-
-const PERMISSION_HINT =
-  "`deno task demo` may read only this project and write only under runs/; " +
-  "for other paths run it directly, e.g. `deno run --allow-read=.,DIR " +
-  "--allow-write=DIR --allow-env --allow-ffi --allow-sys tasks/demo.ts --out DIR`";
 
 /** Runs the demo; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -118,30 +135,41 @@ export async function main(args: string[]): Promise<number> {
         console.log(helpText());
         return 0;
       }
-      console.error(e.message.replace(/^error: /, ""));
+      console.error(usageLine("demo", e.message));
       return 2;
     }
     if (e instanceof TypeError) {
-      console.error(e.message);
+      console.error(usageLine("demo", e.message));
       return 2;
     }
     throw e;
   }
+  const { ConfirmationNeededError, defaultOut, runDemo } = await import(
+    "../lib/demo/demo.ts"
+  );
   // Refuse an output folder outside the permissions before any training.
-  const out = options.out ?? "runs/demo";
+  const out = options.out ?? defaultOut(options.data, options.noise);
   for (const name of ["read", "write"] as const) {
     if (Deno.permissions.querySync({ name, path: out }).state !== "granted") {
       console.error(
-        `Cannot ${name} --out "${out}": this task has no ${name} permission there.\n${PERMISSION_HINT}`,
+        permissionHint(
+          new Deno.errors.NotCapable(`Requires ${name} access to "${out}"`),
+          "demo",
+          args,
+        ),
       );
       return 2;
     }
   }
-  const { ConfirmationNeededError, runDemo } = await import(
-    "../lib/demo/demo.ts"
-  );
+  let current: string | null = null;
+  const { onInterrupt } = await import("../lib/train/task.ts");
+  const stopListening = onInterrupt("demo", () => current);
   try {
-    const result = await runDemo({ ...options, argv: args });
+    const result = await runDemo({
+      ...options,
+      out,
+      onRunStart: (_method, runDir) => (current = runDir),
+    });
     console.log("");
     console.log(result.table);
     console.log("");
@@ -150,15 +178,17 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof ConfirmationNeededError) {
-      console.error(e.message);
+      console.error(`demo: ${e.message}`);
       return 3;
     }
-    if (e instanceof Deno.errors.NotCapable) {
-      // `deno task demo` may read the project and write under runs/ only.
-      console.error(`${e.message}\n${PERMISSION_HINT}`);
+    const hint = permissionHint(e, "demo", args);
+    if (hint !== null) {
+      console.error(hint);
       return 2;
     }
     throw e;
+  } finally {
+    stopListening();
   }
 }
 

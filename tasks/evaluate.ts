@@ -60,6 +60,11 @@ export async function main(
     print(
       `${run.config.method} on ${run.config.dataset.name} ${ev.split} (${s.total} images, ${o.checkpoint} checkpoint)`,
     );
+    if (ev.split === "train") {
+      print(
+        `scored against the clean training labels (the run trained on labels with ${run.config.noise.mode} noise at rate ${run.config.noise.rate}; accuracy here is agreement with the true classes, not with the noisy labels)`,
+      );
+    }
     print(
       `accuracy ${pct(s.accuracy)}%  balanced ${
         pct(s.balancedAccuracy)

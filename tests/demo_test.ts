@@ -2,15 +2,23 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ConfirmationNeededError,
+  defaultOut,
   DEMO_WEIGHTS,
   demoConfigs,
   runDemo,
 } from "../lib/demo/demo.ts";
 import { estimateRuns } from "../lib/demo/estimate.ts";
-import { formatSeconds, formatTable, verdict } from "../lib/demo/summary.ts";
+import {
+  type DemoOutcome,
+  formatSeconds,
+  formatTable,
+  type MethodOutcome,
+  verdict,
+} from "../lib/demo/summary.ts";
 import { initBackend } from "../lib/backend/backend.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
 import { main, parseDemoArgs } from "../tasks/demo.ts";
+import { parseTrainArgs } from "../lib/train/cli.ts";
 import { tinyModel } from "./_tiny.ts";
 import { FIXTURES_URL } from "./_fixtures.ts";
 
@@ -64,7 +72,6 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
       backend: "wasm",
       png: false,
       progress: false,
-      argv: [],
       log: (l) => lines.push(l),
     });
     // 1. Files of the issue, and the runs inside the output folder.
@@ -92,12 +99,23 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
       await Deno.readTextFile(join(out, "summary.json")),
     );
     assert.deepEqual(Object.keys(summary), [
+      "dataset",
+      "synthetic",
       "noise_rate",
+      "actual_noise_rate",
+      "epochs",
+      "seed",
+      "noise_seed",
       "backend",
+      "weights",
       "seconds",
       "methods",
     ]);
     assert.equal(summary.noise_rate, 0.4);
+    assert.equal(summary.dataset, "tinydemo");
+    assert.equal(summary.epochs, 2);
+    assert.equal(summary.seed, 0);
+    assert.match(summary.backend, /^wasm/);
     assert.deepEqual(Object.keys(summary.methods), ["linear", "rein", "cufit"]);
     assert.deepEqual(Object.keys(summary.methods.cufit.selection), [
       "lpm",
@@ -121,17 +139,50 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
     // 5. The estimate came first, the table names every method.
     assert.match(lines.find((l) => l.startsWith("estimate:")) ?? "", /s \(/);
     assert.match(result.table, /Linear probing[\s\S]*Rein[\s\S]*CUFIT/);
-    // 6. A second demo into the same folder replaces the first one's runs.
+    // 6. Each run records the train:<method> argv that resolves to its
+    //    config, so `deno task rerun` repeats it exactly.
+    for (const m of ["linear", "rein", "cufit"] as const) {
+      const rec = JSON.parse(
+        await Deno.readTextFile(join(out, "runs", m, "config.json")),
+      );
+      assert.deepEqual(parseTrainArgs(m, rec.argv), rec.config, m);
+      assert.ok(rec.argv.includes("--save-path"));
+    }
+    // 7. Every per-epoch line is in the run folder, none on the console.
+    const log = await Deno.readTextFile(
+      join(out, "runs", "cufit", "train.log"),
+    );
+    assert.equal(log.match(/^EPOCH /gm)?.length, 2);
+    assert.ok(!lines.some((l) => l.startsWith("EPOCH")));
+    assert.equal(lines.filter((l) => l.startsWith("CUFIT ")).length, 1);
+    // 8. Other noise into the same folder: refused without force.
+    await assert.rejects(
+      () =>
+        runDemo({
+          out,
+          data: conf,
+          weights,
+          noise: 0.2,
+          methods: ["linear"],
+          epochs: 1,
+          backend: "wasm",
+          png: false,
+          progress: false,
+          log: () => {},
+        }),
+      /holds a demo of tinydemo at noise 0.4, not tinydemo at 0.2: pass --force to replace it, or choose another --out/,
+    );
+    // 9. The same settings again replace the first one's runs.
     await runDemo({
       out,
       data: conf,
       weights,
+      noise: 0.4,
       methods: ["linear"],
       epochs: 1,
       backend: "wasm",
       png: false,
       progress: false,
-      argv: [],
       log: (l) => lines.push(l),
     });
     assert.ok(lines.some((l) => l.startsWith("replacing the earlier run")));
@@ -171,7 +222,6 @@ Deno.test("runDemo() runs a real dataset config with reference weights and says 
       backend: "wasm",
       png: false,
       progress: false,
-      argv: [],
       log: () => {},
     });
     assert.equal(result.outcome.dataset.synthetic, false);
@@ -219,6 +269,12 @@ Deno.test("runDemo() rejects a noise rate outside [0, 1] and unknown methods", a
     () => demoConfigs({ methods: ["coteach" as never] }),
     /Demo option "methods" has "coteach": expected linear, rein, cufit/,
   );
+});
+
+Deno.test("defaultOut() names the folder after the data and the noise rate", () => {
+  assert.equal(defaultOut(), "runs/demo-noise40");
+  assert.equal(defaultOut("bloodmnist", 0.2), "runs/bloodmnist-noise20");
+  assert.equal(defaultOut("conf/x y.json", 0.125), "runs/x_y-noise12.5");
 });
 
 Deno.test("demoConfigs() puts the runs under <out>/runs and uses the committed backbone for the demo data", async () => {
@@ -273,12 +329,19 @@ Deno.test("estimateRuns() scales measured steps by the run's batches and epochs"
 
 Deno.test("parseDemoArgs() reads the flags and names a bad value", () => {
   assert.deepEqual(parseDemoArgs([]), {
-    out: "runs/demo",
     noise: 0.4,
     backend: "auto",
     yes: false,
     png: true,
+    force: false,
+    resume: false,
+    skipBad: false,
   });
+  const flags = parseDemoArgs(["--force", "--resume", "--skip-bad", "-n=0.1"]);
+  assert.equal(flags.force, true);
+  assert.equal(flags.resume, true);
+  assert.equal(flags.skipBad, true);
+  assert.equal(flags.noise, 0.1);
   const o = parseDemoArgs([
     "--out",
     "x",
@@ -301,7 +364,7 @@ Deno.test("parseDemoArgs() reads the flags and names a bad value", () => {
   assert.equal(o.png, false);
   assert.throws(
     () => parseDemoArgs(["--noise", "2"]),
-    /Option --noise must be a number from 0 to 1, got "2"/,
+    /Option --noise must be a number from 0 to 1, got 2/,
   );
   assert.throws(
     () => parseDemoArgs(["--epochs", "0"]),
@@ -310,19 +373,34 @@ Deno.test("parseDemoArgs() reads the flags and names a bad value", () => {
   assert.throws(() => parseDemoArgs(["--bogus"]), /unknown option '--bogus'/);
 });
 
-Deno.test("formatTable(), formatSeconds() and verdict() say who won and by how much", () => {
-  assert.equal(formatSeconds(42.4), "42 s");
-  assert.equal(formatSeconds(185), "3 min 05 s");
-  assert.equal(formatSeconds(7800), "2 h 10 min");
-  const m = (method: "rein" | "cufit", acc: number) => ({
+type Sel = { precision: number | null; recall: number | null };
+function outcomeOf(
+  accs: Partial<Record<"linear" | "rein" | "cufit", number>>,
+  options: {
+    actualNoiseRate?: number;
+    trainAcc?: number;
+    epochs?: number;
+    selection?: { lpm: Sel; iam: Sel };
+  } = {},
+): DemoOutcome {
+  const epochs = options.epochs ?? 1;
+  const m = (method: "linear" | "rein" | "cufit", acc: number) => ({
     method,
-    metrics: [{
-      epoch: 0,
+    metrics: Array.from({ length: epochs }, (_, epoch) => ({
+      epoch,
       lr: 1e-3,
       trainLoss: 1,
-      trainAcc: 0.9,
+      trainAcc: options.trainAcc ?? 0.9,
       testAcc: acc,
-    }],
+      ...(method === "cufit" && options.selection
+        ? {
+          selection: {
+            lpm: { selected: 1, total: 2, ...options.selection.lpm },
+            iam: { selected: 1, total: 2, ...options.selection.iam },
+          },
+        }
+        : {}),
+    })) as unknown as MethodOutcome["metrics"],
     last10: acc,
     best: { epoch: 0, value: acc },
     confusion: [[1]],
@@ -330,9 +408,9 @@ Deno.test("formatTable(), formatSeconds() and verdict() say who won and by how m
     seconds: 1,
     config: {} as never,
   });
-  const outcome = {
+  return {
     noiseRate: 0.4,
-    actualNoiseRate: 0.35,
+    actualNoiseRate: options.actualNoiseRate ?? 0.35,
     backend: "wasm",
     seconds: 2,
     dataset: {
@@ -344,33 +422,91 @@ Deno.test("formatTable(), formatSeconds() and verdict() say who won and by how m
     },
     weights: "w",
     weightsNote: null,
-    methods: [m("rein", 0.6), m("cufit", 0.7)],
+    methods: (["linear", "rein", "cufit"] as const)
+      .filter((k) => accs[k] !== undefined)
+      .map((k) => m(k, accs[k]!)),
   };
-  assert.match(verdict(outcome), /beats Rein's by 10\.0 points/);
-  assert.match(
-    verdict(outcome),
-    /fits 90\.0% of the noisy training labels, more than the 65\.0% that are clean: it memorized/,
-  );
-  assert.doesNotMatch(verdict(outcome), /Linear probing/);
-  const withLinear = {
-    ...outcome,
-    methods: [
-      { ...m("rein", 0.8), method: "linear" as const },
-      ...outcome.methods,
-    ],
-  };
-  assert.match(
-    verdict(withLinear),
-    /Linear probing scored higher still \(80\.0%\)/,
-  );
-  assert.match(
-    verdict({ ...outcome, methods: [m("rein", 0.7), m("cufit", 0.6)] }),
-    /does not beat Rein's \(-10\.0 points\)/,
-  );
-  const table = formatTable(outcome).split("\n");
+}
+
+Deno.test("formatSeconds() and formatTable() print the figures, last-N for short runs", () => {
+  assert.equal(formatSeconds(42.4), "42 s");
+  assert.equal(formatSeconds(185), "3 min 05 s");
+  assert.equal(formatSeconds(7800), "2 h 10 min");
+  const table = formatTable(outcomeOf({ rein: 0.6, cufit: 0.7 }, { epochs: 3 }))
+    .split("\n");
   assert.match(table[0], /demo \(synthetic\), 40% symmetric label noise/);
+  assert.match(table[1], /last-3 acc %/);
   assert.match(table[3], /^Rein\s+60\.0\s+60\.0/);
   assert.match(table[4], /^CUFIT\s+70\.0\s+70\.0/);
+  assert.match(
+    formatTable(outcomeOf({ cufit: 0.7 }, { epochs: 12 })),
+    /last-10 acc %/,
+  );
+});
+
+Deno.test("verdict() ranks the methods and says who beats whom by how much", () => {
+  const v = verdict(outcomeOf({ linear: 0.65, rein: 0.6, cufit: 0.7 }));
+  assert.match(
+    v,
+    /By last-1 test accuracy: CUFIT 70\.0% > Linear probing 65\.0% > Rein 60\.0%\./,
+  );
+  assert.match(v, /CUFIT beats Rein by 10\.0 points \(70\.0% vs 60\.0%\)\./);
+  assert.match(v, /CUFIT beats Linear probing by 5\.0 points/);
+  assert.doesNotMatch(v, /no gain|lowest/);
+  assert.match(
+    v,
+    /fits 90\.0% of the noisy training labels, more than the 65\.0% that are clean: it memorized/,
+  );
+});
+
+Deno.test("verdict() calls equal printed figures a tie, never 'higher'", () => {
+  // Noise 1: every label flipped, linear probing and Rein equal, CUFIT lowest.
+  const v = verdict(
+    outcomeOf({ linear: 0.0125, rein: 0.0125, cufit: 0.005 }, {
+      actualNoiseRate: 1,
+      trainAcc: 0,
+      selection: {
+        lpm: { precision: 0, recall: null },
+        iam: { precision: null, recall: null },
+      },
+    }),
+  );
+  assert.match(
+    v,
+    /By last-1 test accuracy: Linear probing 1\.3% = Rein 1\.3% > CUFIT 0\.5%\./,
+  );
+  assert.match(v, /Rein beats CUFIT by 0\.8 points/);
+  assert.match(
+    v,
+    /Linear probing beats CUFIT by 0\.8 points .*: here adapting the backbone brought no gain/,
+  );
+  assert.match(v, /CUFIT scored lowest of the three/);
+  assert.doesNotMatch(v, /higher still|CUFIT wins|beats Rein/);
+  assert.match(v, /fits 0\.0% .*, as many as are clean \(0\.0%\)/);
+  assert.match(
+    v,
+    /IAM trained on samples 0\.0% clean \(as clean as the 0\.0% of all labels\); IAM selected no samples for LAM\./,
+  );
+  const tie = verdict(outcomeOf({ rein: 0.70004, cufit: 0.7 }));
+  assert.match(tie, /CUFIT and Rein tie at 70\.0%/);
+  assert.match(tie, /Rein 70\.0% = CUFIT 70\.0%|CUFIT 70\.0% = Rein 70\.0%/);
+});
+
+Deno.test("verdict() compares selection precision with the share of clean labels", () => {
+  const v = verdict(
+    outcomeOf({ rein: 0.6, cufit: 0.7 }, {
+      trainAcc: 0.5,
+      selection: {
+        lpm: { precision: 0.97, recall: 0.8 },
+        iam: { precision: 0.5, recall: 0.8 },
+      },
+    }),
+  );
+  assert.match(v, /fewer than the 65\.0% that are clean/);
+  assert.match(
+    v,
+    /IAM trained on samples 97\.0% clean \(cleaner than the 65\.0% of all labels\); LAM trained on samples 50\.0% clean \(less clean than/,
+  );
 });
 
 Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
@@ -379,7 +515,20 @@ Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
   console.error = (line: string) => errors.push(line);
   try {
     assert.equal(await main(["--noise", "7"]), 2);
-    assert.match(errors.join("\n"), /--noise must be a number from 0 to 1/);
+    assert.equal(
+      errors.at(-1),
+      "demo: Option --noise must be a number from 0 to 1, got 7; see `deno task demo --help`",
+    );
+    assert.equal(await main(["-n=-0.1"]), 2);
+    assert.equal(
+      errors.at(-1),
+      "demo: Option --noise must be a number from 0 to 1, got -0.1; see `deno task demo --help`",
+    );
+    assert.equal(await main(["--nois", "0.2"]), 2);
+    assert.equal(
+      errors.at(-1),
+      "demo: Unknown option '--nois' (did you mean --noise?); see `deno task demo --help`",
+    );
   } finally {
     console.error = original;
   }

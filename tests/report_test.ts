@@ -5,7 +5,7 @@ import sharp from "sharp";
 import { escapeXml, lineChart, niceTicks } from "../lib/demo/charts.ts";
 import { renderReport, reportPlots, writeReport } from "../lib/demo/report.ts";
 import type { DemoOutcome, MethodOutcome } from "../lib/demo/summary.ts";
-import type { TrainConfig } from "../lib/train/config.ts";
+import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
 import type { Method } from "../lib/train/learner.ts";
 import type { EpochMetrics } from "../lib/train/metrics.ts";
 
@@ -51,7 +51,11 @@ function methodOutcome(method: Method, peak: number): MethodOutcome {
     confusion: [[8, 1, 1], [2, 7, 1], [0, 3, 7]],
     runDir: `/tmp/x/runs/${method}`,
     seconds: 42,
-    config: { method, epochs: 12 } as unknown as TrainConfig,
+    config: resolveConfig(method, loadDatasetConfig("demo"), {
+      epochs: 12,
+      noise: 0.4,
+      save: method,
+    }),
   };
 }
 
@@ -103,9 +107,12 @@ Deno.test("renderReport() escapes class names and shows the verdict and the conf
   const html = renderReport(outcome());
   assert.match(html, /ring &#60;b&#62;/);
   assert.doesNotMatch(html, /ring <b>/);
-  assert.match(html, /CUFIT&#39;s last-10 accuracy beats Rein&#39;s by 15\.0/);
-  assert.match(html, /Resolved configuration/);
-  assert.match(html, /&#34;epochs&#34;: 12/);
+  assert.match(html, /CUFIT beats Rein by 15\.0 points/);
+  // A table of the settings, not a JSON dump with absolute paths.
+  assert.match(html, /<h2>Settings<\/h2>/);
+  assert.match(html, /<tr><td>epochs<\/td><td>12<\/td><\/tr>/);
+  assert.match(html, /<tr><td>label noise<\/td><td>symmetric, rate 0\.4/);
+  assert.doesNotMatch(html, /&#34;epochs&#34;|\/tmp\/x/);
 });
 
 Deno.test("reportPlots() draws accuracy, selection and one confusion matrix per method", () => {
@@ -171,14 +178,24 @@ Deno.test("writeReport() writes summary.json with the issue's keys, the report a
       await Deno.readTextFile(join(dir, "out", "summary.json")),
     );
     assert.deepEqual(Object.keys(summary), [
+      "dataset",
+      "synthetic",
       "noise_rate",
+      "actual_noise_rate",
+      "epochs",
+      "seed",
+      "noise_seed",
       "backend",
+      "weights",
       "seconds",
       "methods",
     ]);
+    assert.equal(summary.epochs, 12);
+    assert.equal(summary.seed, 0);
     assert.deepEqual(Object.keys(summary.methods), ["linear", "rein", "cufit"]);
     assert.deepEqual(Object.keys(summary.methods.cufit), [
       "last10_acc",
+      "last_epochs",
       "best_acc",
       "selection",
     ]);

@@ -12,15 +12,17 @@
  *
  * @module
  */
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BackendName, initBackend } from "../backend/backend.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
 import {
   loadDatasetConfig,
   resolveConfig,
+  scheduleWarning,
   type TrainConfig,
 } from "../train/config.ts";
+import { lastEpochsLabel } from "../train/metrics.ts";
 import {
   noisyTrainLabels,
   openDatasets,
@@ -42,6 +44,7 @@ import {
   type DemoSummary,
   formatSeconds,
   formatTable,
+  METHOD_LABELS,
   type MethodOutcome,
   summarize,
 } from "./summary.ts";
@@ -56,7 +59,7 @@ export const DEMO_WEIGHTS = fileURLToPath(
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
-  /** Output folder. @default "runs/demo" */
+  /** Output folder. @default {@linkcode defaultOut} of `data` and `noise` */
   out?: string;
   /** Symmetric label-noise rate of the training labels. @default 0.4 */
   noise?: number;
@@ -86,13 +89,41 @@ export interface DemoOptions {
   progress?: boolean;
   /** Console lines. @default console.log */
   log?: (line: string) => void;
-  /** Command line to record in each run's config.json. @default Deno.args */
-  argv?: string[];
+  /**
+   * Replace a report in `out` made with other data or another noise rate.
+   * @default false
+   */
+  force?: boolean;
+  /** Continue the runs already in `out` from their last checkpoints. @default false */
+  resume?: boolean;
+  /** Skip unreadable images (counted and reported). @default false */
+  skipBad?: boolean;
+  /**
+   * Called with each method's run folder when it starts (the Ctrl-C handler
+   * names the last epoch recorded there).
+   */
+  onRunStart?: (method: Method, runDir: string) => void;
 }
 
-/** The default of every {@linkcode DemoOptions} setting. */
+/**
+ * The demo's default output folder: `runs/<data>-noise<percent>`, so runs
+ * with other data or another rate never replace each other's report
+ * (`runs/demo-noise40` for the defaults).
+ */
+export function defaultOut(
+  data: string = DEMO_DATA,
+  noise: number = defaults.noise,
+): string {
+  const base = basename(data).replace(/\.json$/, "").replace(
+    /[^A-Za-z0-9_.-]/g,
+    "_",
+  );
+  const pct = Number((noise * 100).toFixed(1));
+  return `runs/${base}-noise${pct}`;
+}
+
+/** The default of every {@linkcode DemoOptions} setting (`out`: {@linkcode defaultOut}). */
 export const defaults = {
-  out: "runs/demo",
   noise: 0.4,
   data: DEMO_DATA,
   methods: ["linear", "rein", "cufit"] as Method[],
@@ -100,6 +131,9 @@ export const defaults = {
   yes: false,
   confirmAbove: 900,
   png: true,
+  force: false,
+  resume: false,
+  skipBad: false,
 };
 
 /** Raised when a run would take longer than allowed without `yes`. */
@@ -123,6 +157,8 @@ export interface DemoResult {
   table: string;
   /** Files written in the output folder (run folders not listed). */
   files: string[];
+  /** The output folder. */
+  out: string;
 }
 
 /** A path shown relative to the working directory when it lies under it. */
@@ -136,6 +172,7 @@ export async function demoConfigs(
   options: DemoOptions = {},
 ): Promise<TrainConfig[]> {
   const o = { ...defaults, ...options };
+  const out = options.out ?? defaultOut(o.data, o.noise);
   for (const m of o.methods) {
     if (!REPORT_ORDER.includes(m)) {
       throw new TypeError(
@@ -149,30 +186,132 @@ export async function demoConfigs(
   const dataset = await loadDatasetConfig(o.data);
   const weights = o.weights ??
     (dataset.name === DEMO_DATA ? shown(DEMO_WEIGHTS) : undefined);
-  return o.methods.map((method) => {
-    const config = resolveConfig(method, dataset, {
+  return o.methods.map((method) =>
+    // The runs live inside the demo's folder, whatever the dataset file says.
+    resolveConfig(method, dataset, {
       noise: o.noise,
       save: method,
+      savePath: join(out, "runs"),
       backend: o.backend,
       ...(weights === undefined ? {} : { weights }),
       ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
       ...(o.maxBatches == null ? {} : { maxBatches: o.maxBatches }),
-    });
-    // The runs live inside the demo's folder, whatever the dataset file says.
-    return { ...config, savePath: join(o.out, "runs") };
-  });
+      ...(o.skipBad ? { skipBad: true } : {}),
+      ...(o.resume ? { resume: true } : {}),
+    })
+  );
 }
 
-/** Removes a previous demo's run folder (one holding a config.json). */
-async function clearOldRun(dir: string, log: (line: string) => void) {
+/**
+ * The `train:<method>` arguments that resolve to `config`: what each demo
+ * run records as its argv, so `deno task rerun` repeats it exactly.
+ */
+export function trainArgvOf(config: TrainConfig, data: string): string[] {
+  return [
+    "-d",
+    data,
+    "-n",
+    String(config.noise.rate),
+    "-s",
+    config.saveName,
+    "--save-path",
+    config.savePath,
+    ...(config.weights === null ? [] : ["--weights", config.weights]),
+    "--epochs",
+    String(config.epochs),
+    "--seed",
+    String(config.seed),
+    "--backend",
+    config.backend,
+    ...(config.maxBatches === null
+      ? []
+      : ["--max-batches", String(config.maxBatches)]),
+    ...(config.skipBad ? ["--skip-bad"] : []),
+  ];
+}
+
+/**
+ * Makes `out` ready for a new demo: a report there made with other data or
+ * another noise rate is refused unless `force`; the earlier runs of the same
+ * settings are removed (kept with `resume`).
+ */
+async function prepareOut(
+  out: string,
+  configs: TrainConfig[],
+  o: { force: boolean; resume: boolean },
+  log: (line: string) => void,
+): Promise<void> {
+  let previous: Partial<DemoSummary> | null = null;
+  try {
+    previous = JSON.parse(await Deno.readTextFile(join(out, "summary.json")));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const { dataset, noise } = configs[0];
+  if (
+    previous !== null && !o.force &&
+    (previous.dataset !== dataset.name || previous.noise_rate !== noise.rate)
+  ) {
+    throw new Error(
+      `"${out}" holds a demo of ${previous.dataset ?? "other data"} at noise ${
+        previous.noise_rate ?? "?"
+      }, not ${dataset.name} at ${noise.rate}: pass --force to replace it, or choose another --out`,
+    );
+  }
+  if (o.resume) return;
+  for (const config of configs) {
+    const dir = join(config.savePath, config.saveName);
+    try {
+      await Deno.stat(join(dir, "config.json"));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    log(`replacing the earlier run in ${dir}`);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Whether a run folder holds a run (`config.json`). */
+async function holdsRun(dir: string): Promise<boolean> {
   try {
     await Deno.stat(join(dir, "config.json"));
+    return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
+    if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-  log(`replacing the earlier run in ${dir}`);
-  await Deno.remove(dir, { recursive: true });
+}
+
+/**
+ * One live line per method: rewritten in place on a terminal, printed once
+ * when the method ends otherwise. The full per-epoch log goes to
+ * `<run folder>/train.log`.
+ */
+class LiveLine {
+  #text = "";
+  constructor(
+    readonly terminal: boolean,
+    readonly log: (line: string) => void,
+  ) {}
+  update(text: string) {
+    this.#text = text;
+    if (!this.terminal) return;
+    let cols = 0;
+    try {
+      cols = Deno.stderr.isTerminal() ? Deno.consoleSize().columns : 0;
+    } catch {
+      // No size known: print the whole line.
+    }
+    const shown = cols >= 20 ? text.slice(0, cols - 1) : text;
+    Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${shown}`));
+  }
+  end() {
+    if (this.terminal) {
+      Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+    }
+    this.log(this.#text);
+  }
 }
 
 /** The final model's confusion matrix, from the run's `last` checkpoint. */
@@ -215,7 +354,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       `Demo option "noise" must be between 0 and 1, got ${o.noise}`,
     );
   }
-  const configs = await demoConfigs(o);
+  const out = options.out ?? defaultOut(o.data, o.noise);
+  const configs = await demoConfigs({ ...o, out });
   const backend = await initBackend(o.backend, { log });
   const backendName = backend.tfName +
     (backend.nativeKernels.length > 0 ? "+openblas" : "");
@@ -232,8 +372,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         (noisy.actualRate * 100).toFixed(1)
       }% flipped); weights ${resolveWeightsFile(configs[0])}; ${
         configs[0].epochs
-      } epochs`,
+      } epochs; writing ${out}`,
   );
+  const warning = scheduleWarning(configs[0]);
+  if (warning !== null) log(warning);
 
   // 2. Measure a few steps; a long run needs the caller's consent.
   const estimate = await estimateRuns(configs);
@@ -251,19 +393,51 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       estimate,
     );
   }
+  await prepareOut(out, configs, o, log);
 
   // 3. The runs, one after another, on the same noisy labels (same noise seed).
+  const data = o.data;
   const outcomes: MethodOutcome[] = [];
-  for (const config of configs) {
-    const runDir = join(config.savePath, config.saveName);
-    await clearOldRun(runDir, log);
-    log(`--- ${config.method} ---`);
-    const result = await train(config, {
-      backend,
-      log: (line) => log(`[${config.method}] ${line}`),
-      progress: o.progress ?? Deno.stderr.isTerminal(),
-      argv: o.argv ?? Deno.args,
+  const terminal = o.progress ?? Deno.stderr.isTerminal();
+  for (const planned of configs) {
+    const runDir = join(planned.savePath, planned.saveName);
+    // --resume continues the runs that exist; the others start fresh.
+    const config = { ...planned, resume: o.resume && await holdsRun(runDir) };
+    options.onRunStart?.(config.method, runDir);
+    const live = new LiveLine(terminal, log);
+    const label = METHOD_LABELS[config.method].padEnd(14);
+    live.update(`${label} starting`);
+    await Deno.mkdir(runDir, { recursive: true });
+    const logFile = await Deno.open(join(runDir, "train.log"), {
+      append: true,
+      create: true,
     });
+    const encoder = new TextEncoder();
+    let result;
+    try {
+      result = await train(config, {
+        backend,
+        log: (line) => logFile.writeSync(encoder.encode(line + "\n")),
+        progress: false,
+        argv: trainArgvOf(config, data),
+        onEpoch: (m) =>
+          live.update(
+            `${label} epoch ${m.epoch + 1}/${config.epochs}  test acc ${
+              (m.testAcc * 100).toFixed(1)
+            }%  ${formatSeconds((performance.now() - started) / 1000)}`,
+          ),
+      });
+    } finally {
+      logFile.close();
+    }
+    live.update(
+      `${label} ${config.epochs} epochs, ${
+        lastEpochsLabel(result.metrics.length)
+      } test acc ${(result.last10 * 100).toFixed(1)}%, ${
+        formatSeconds(result.seconds)
+      } (log: ${join(runDir, "train.log")})`,
+    );
+    live.end();
     const confusion = await finalConfusion(config, result.runDir);
     outcomes.push({
       method: config.method,
@@ -292,15 +466,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       test: testSet.length,
       synthetic,
     },
-    weights: weightsFile,
+    weights: shown(weightsFile),
     weightsNote: meta.pretext ? `pre-trained on ${meta.pretext}` : null,
     methods: outcomes,
   };
-  const files = await writeReport(o.out, outcome, { png: o.png });
+  const files = await writeReport(out, outcome, { png: o.png });
   // The report's own writing time belongs to the total as well.
   outcome.seconds = (performance.now() - started) / 1000;
   const summary = summarize(outcome);
-  files.push(...await writeReport(o.out, outcome, { png: false }));
+  files.push(...await writeReport(out, outcome, { png: false }));
   const table = formatTable(outcome);
-  return { outcome, summary, table, files: [...new Set(files)] };
+  return { outcome, summary, table, files: [...new Set(files)], out };
 }

@@ -10,6 +10,8 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Method } from "../train/learner.ts";
+import { milestones } from "../train/config.ts";
+import { lastEpochsLabel } from "../train/metrics.ts";
 import { confusionChart, escapeXml, lineChart, type Series } from "./charts.ts";
 import {
   type DemoOutcome,
@@ -32,7 +34,7 @@ const COLORS: Record<string, string> = {
 export function reportPlots(outcome: DemoOutcome): Map<string, string> {
   const plots = new Map<string, string>();
   const acc: Series[] = outcome.methods.map((m) => ({
-    name: `${METHOD_LABELS[m.method]} (last-10 ${
+    name: `${METHOD_LABELS[m.method]} (${lastEpochsLabel(m.metrics.length)} ${
       (m.last10 * 100).toFixed(1)
     }%)`,
     color: COLORS[m.method],
@@ -129,8 +131,8 @@ export function renderReport(outcome: DemoOutcome): string {
     : `<p class="note">Dataset <code>${
       e(dataset.name)
     }</code> with backbone weights <code>${e(outcome.weights)}</code>.</p>`;
-  const configs = Object.fromEntries(
-    outcome.methods.map((m) => [m.method, m.config]),
+  const lastN = lastEpochsLabel(
+    Math.max(0, ...outcome.methods.map((m) => m.metrics.length)),
   );
   const section = (title: string, body: string) =>
     `<h2>${e(title)}</h2>\n${body}`;
@@ -165,11 +167,15 @@ ${
     section(
       "Results",
       `<table>
-<tr><th>method</th><th>last-10 test acc</th><th>best test acc</th><th>LPM selection P / R</th><th>IAM selection P / R</th><th>time</th></tr>
+<tr><th>method</th><th>${lastN} test acc</th><th>best test acc</th><th>LPM selection P / R</th><th>IAM selection P / R</th><th>time</th></tr>
 ${rows.join("\n")}
 </table>
 <p class="verdict">${e(verdict(outcome))}</p>
-<p>Last-10 accuracy is the paper's figure: the mean test accuracy of the last 10 epochs. Selection precision is the share of clean labels among the samples a module selected (its prediction agrees with the noisy label), recall the share of clean samples it selected, over the last epoch.</p>`,
+<p>${
+        e(lastN[0].toUpperCase() + lastN.slice(1))
+      } accuracy is the paper's figure: the mean test accuracy of the last ${
+        lastN.slice(5)
+      } epochs (the paper averages the last 10 of 100). Selection precision is the share of clean labels among the samples a module selected (its prediction agrees with the noisy label), recall the share of clean samples it selected, over the last epoch.</p>`,
     )
   }
 ${
@@ -195,15 +201,63 @@ ${
   }
 ${
     section(
-      "Resolved configuration",
+      "Settings",
       `${
         outcome.weightsNote ? `<p>Backbone: ${e(outcome.weightsNote)}</p>` : ""
-      }<pre>${e(JSON.stringify(configs, null, 2))}</pre>`,
+      }${settingsTable(outcome)}
+<p>Each method's run folder (<code>runs/&lt;method&gt;/</code> beside this report) holds its <code>config.json</code> (the full resolved configuration, argv and input digests), <code>metrics.jsonl</code> and <code>train.log</code>.</p>`,
     )
   }
 </body>
 </html>
 `;
+}
+
+/** The settings every method shared, as rows of an HTML table. */
+export function settingsTable(outcome: DemoOutcome): string {
+  const c = outcome.methods[0]?.config;
+  if (!c) return "";
+  const rows: [string, string][] = [
+    [
+      "dataset",
+      `${c.dataset.name}${
+        outcome.dataset.synthetic ? " (synthetic)" : ""
+      }, ${c.dataset.numClasses} classes`,
+    ],
+    [
+      "label noise",
+      `${c.noise.mode}, rate ${c.noise.rate} (${
+        pct(outcome.actualNoiseRate)
+      } flipped), noise seed ${c.noise.seed}`,
+    ],
+    ["backbone weights", outcome.weights],
+    ["epochs", String(c.epochs)],
+    ["batch size", String(c.batchSize)],
+    [
+      "learning rate",
+      `${c.lr}, x${c.gamma} at epochs ${
+        milestones(c.epochs, c.milestoneFractions).join(", ")
+      } (Adam)`,
+    ],
+    ["seed", `${c.seed} (shuffling, augmentation, init)`],
+    [
+      "images",
+      `resize ${c.resize} px, crop ${c.crop} px, ${
+        c.augment ? "random crop and flip" : "center crop"
+      }`,
+    ],
+    ["backend", outcome.backend],
+  ];
+  if (c.maxBatches !== null) {
+    rows.push(["batches per epoch", `at most ${c.maxBatches}`]);
+  }
+  if (c.skipBad) rows.push(["unreadable images", "skipped (--skip-bad)"]);
+  const e = escapeXml;
+  return `<table>\n${
+    rows.map(([k, v]) => `<tr><td>${e(k)}</td><td>${e(v)}</td></tr>`).join(
+      "\n",
+    )
+  }\n</table>`;
 }
 
 /** Options of {@linkcode writeReport}. */

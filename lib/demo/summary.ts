@@ -7,7 +7,11 @@
  */
 import type { TrainConfig } from "../train/config.ts";
 import type { Method } from "../train/learner.ts";
-import type { EpochMetrics } from "../train/metrics.ts";
+import {
+  type EpochMetrics,
+  LAST_EPOCHS,
+  lastEpochsLabel,
+} from "../train/metrics.ts";
 
 /** One method's run. */
 export interface MethodOutcome {
@@ -56,14 +60,28 @@ export interface SelectionFigure {
   recall: number | null;
 }
 
-/** `summary.json`: the issue's key names, accuracies as fractions. */
+/** `summary.json`: what ran (data, noise, epochs, seeds, backend) and what it scored; accuracies as fractions. */
 export interface DemoSummary {
+  dataset: string;
+  /** Generated data (the default demo), not a real dataset. */
+  synthetic: boolean;
   noise_rate: number;
+  /** Share of training labels actually flipped. */
+  actual_noise_rate: number;
+  epochs: number;
+  /** Seed of shuffling, augmentation and init. */
+  seed: number;
+  /** Seed of the label noise. */
+  noise_seed: number;
   backend: string;
+  /** Backbone weights file, as given. */
+  weights: string;
   seconds: number;
   methods: Partial<
     Record<Method, {
+      /** Mean test accuracy of the last `last_epochs` epochs. */
       last10_acc: number;
+      last_epochs: number;
       best_acc: number;
       selection: Record<string, SelectionFigure>;
     }>
@@ -81,13 +99,22 @@ export function summarize(outcome: DemoOutcome): DemoSummary {
     }
     methods[m.method] = {
       last10_acc: m.last10,
+      last_epochs: Math.min(LAST_EPOCHS, m.metrics.length),
       best_acc: m.best?.value ?? 0,
       selection,
     };
   }
+  const config = outcome.methods[0]?.config;
   return {
+    dataset: outcome.dataset.name,
+    synthetic: outcome.dataset.synthetic,
     noise_rate: outcome.noiseRate,
+    actual_noise_rate: outcome.actualNoiseRate,
+    epochs: config?.epochs ?? 0,
+    seed: config?.seed ?? 0,
+    noise_seed: config?.noise.seed ?? 0,
     backend: outcome.backend,
+    weights: outcome.weights,
     seconds: Math.round(outcome.seconds * 10) / 10,
     methods,
   };
@@ -111,9 +138,10 @@ const pct = (v: number | null | undefined) =>
  * recall of LPM and IAM.
  */
 export function formatTable(outcome: DemoOutcome): string {
+  const epochs = Math.max(0, ...outcome.methods.map((m) => m.metrics.length));
   const header = [
     "method",
-    "last-10 acc %",
+    `${lastEpochsLabel(epochs)} acc %`,
     "best acc %",
     "LPM sel. P/R %",
     "IAM sel. P/R %",
@@ -165,63 +193,117 @@ export function formatSeconds(s: number): string {
   } min`;
 }
 
+/** A fraction as the percentage the report prints, for comparisons that match it. */
+const shownPct = (v: number) => Math.round(v * 1000) / 10;
+
+/** "A beats B by 2.3 points", "A and B tie", from two fractions. */
+function compare(a: string, x: number, b: string, y: number): string {
+  const d = Math.round((shownPct(x) - shownPct(y)) * 10) / 10;
+  if (d === 0) return `${a} and ${b} tie at ${pct(x)}%`;
+  return d > 0
+    ? `${a} beats ${b} by ${d.toFixed(1)} points (${pct(x)}% vs ${pct(y)}%)`
+    : `${b} beats ${a} by ${(-d).toFixed(1)} points (${pct(y)}% vs ${pct(x)}%)`;
+}
+
 /**
- * A few sentences on how CUFIT fared against Rein (and the linear probe),
- * with the figures that say why: Rein's peak and final test accuracy, how
- * much of the noisy training labels it fits compared with the share that is
- * clean (more than that share means it memorized flipped labels), and how
- * clean the samples CUFIT's modules selected were.
+ * Sentences on how the methods fared, each built from the figures it states
+ * (ties and losses included): the ranking by last-N test accuracy, CUFIT
+ * against Rein and against linear probing, whether Rein fit more of the
+ * noisy training labels than are clean (memorization), and how clean the
+ * samples CUFIT's modules selected were compared with the labels overall.
  */
 export function verdict(outcome: DemoOutcome): string {
   const by = (m: Method) => outcome.methods.find((o) => o.method === m);
   const rein = by("rein");
   const cufit = by("cufit");
   const linear = by("linear");
-  if (!rein || !cufit) return "";
-  const diff = (cufit.last10 - rein.last10) * 100;
-  const reinLast = rein.metrics[rein.metrics.length - 1];
-  const clean = 1 - outcome.actualNoiseRate;
-  const fits = reinLast?.trainAcc ?? 0;
-  const sel = cufit.metrics[cufit.metrics.length - 1]?.selection ?? {};
+  const epochs = Math.max(0, ...outcome.methods.map((m) => m.metrics.length));
+  const figure = `${lastEpochsLabel(epochs)} test accuracy`;
   const parts: string[] = [];
-  parts.push(
-    diff > 0
-      ? `CUFIT's last-10 accuracy beats Rein's by ${diff.toFixed(1)} points.`
-      : `CUFIT's last-10 accuracy does not beat Rein's (${
-        diff.toFixed(1)
-      } points).`,
-  );
-  parts.push(
-    `Rein peaked at ${pct(rein.best?.value)}% and ended at ${
-      pct(reinLast?.testAcc)
-    }% test accuracy; at the end it fits ${
-      pct(fits)
-    }% of the noisy training labels, ${
-      fits > clean
-        ? `more than the ${
-          pct(clean)
-        }% that are clean: it memorized flipped labels.`
-        : `fewer than the ${
-          pct(clean)
-        }% that are clean: it did not memorize flipped labels outright, but training on them cost it accuracy.`
-    }`,
-  );
-  parts.push(
-    `CUFIT's IAM trained on samples whose labels were ${
-      pct(sel.lpm?.precision)
-    }% clean, its LAM on samples ${pct(sel.iam?.precision)}% clean.`,
-  );
-  if (linear && linear.last10 > cufit.last10) {
+
+  // 1. The ranking; equal printed figures share a place.
+  const ranked = [...outcome.methods].sort((a, b) => b.last10 - a.last10);
+  if (ranked.length > 1) {
+    const words = ranked.map((m, i) =>
+      `${
+        i === 0
+          ? ""
+          : shownPct(m.last10) === shownPct(ranked[i - 1].last10)
+          ? " = "
+          : " > "
+      }${METHOD_LABELS[m.method]} ${pct(m.last10)}%`
+    ).join("");
+    parts.push(`By ${figure}: ${words}.`);
+  }
+  // 2. CUFIT against each baseline.
+  if (cufit && rein) {
+    parts.push(`${compare("CUFIT", cufit.last10, "Rein", rein.last10)}.`);
+  }
+  if (cufit && linear) {
+    const c = shownPct(cufit.last10);
+    const l = shownPct(linear.last10);
     parts.push(
-      `Linear probing scored higher still (${
-        pct(linear.last10)
-      }%): here adapting the backbone brought no gain over its frozen features, unlike in the paper's Table 1.`,
+      `${compare("CUFIT", cufit.last10, "Linear probing", linear.last10)}${
+        l > c
+          ? ": here adapting the backbone brought no gain over its frozen features, unlike in the paper's Table 1"
+          : ""
+      }.`,
     );
   }
-  if (diff <= 0) {
+  if (
+    cufit && ranked.length > 2 &&
+    shownPct(cufit.last10) < Math.min(
+        ...ranked.filter((m) => m !== cufit).map((m) => shownPct(m.last10)),
+      )
+  ) {
     parts.push(
-      "CUFIT wins where Rein is misled by flipped labels while the linear probe, and hence the selection, stays accurate; a short run, a small adapter or a weak backbone (low linear-probe accuracy) hides that gap.",
+      "CUFIT scored lowest of the three here: a short run, a small adapter or a weak backbone (low linear-probe accuracy) can hide its advantage.",
     );
+  }
+  // 3. Did Rein memorize flipped labels?
+  const clean = 1 - outcome.actualNoiseRate;
+  const reinLast = rein?.metrics[rein.metrics.length - 1];
+  if (reinLast) {
+    const fits = reinLast.trainAcc;
+    const rel = shownPct(fits) > shownPct(clean)
+      ? `more than the ${
+        pct(clean)
+      }% that are clean: it memorized flipped labels`
+      : shownPct(fits) === shownPct(clean)
+      ? `as many as are clean (${pct(clean)}%)`
+      : `fewer than the ${
+        pct(clean)
+      }% that are clean: it did not memorize flipped labels outright`;
+    parts.push(
+      `Rein peaked at ${pct(rein!.best?.value)}% and ended at ${
+        pct(reinLast.testAcc)
+      }% test accuracy; at the end it fits ${
+        pct(fits)
+      }% of the noisy training labels, ${rel}.`,
+    );
+  }
+  // 4. How clean CUFIT's selections were, against the labels as a whole.
+  const sel = cufit?.metrics[cufit.metrics.length - 1]?.selection ?? {};
+  const described: string[] = [];
+  for (const [module, trains] of [["lpm", "IAM"], ["iam", "LAM"]] as const) {
+    const s = sel[module];
+    if (!s) continue;
+    if (s.precision === null) {
+      described.push(
+        `${module.toUpperCase()} selected no samples for ${trains}`,
+      );
+      continue;
+    }
+    const p = shownPct(s.precision);
+    const c = shownPct(clean);
+    described.push(
+      `${trains} trained on samples ${pct(s.precision)}% clean (${
+        p > c ? "cleaner than" : p === c ? "as clean as" : "less clean than"
+      } the ${pct(clean)}% of all labels)`,
+    );
+  }
+  if (described.length > 0) {
+    parts.push(`In CUFIT's last epoch, ${described.join("; ")}.`);
   }
   return parts.join(" ");
 }

@@ -703,7 +703,7 @@ export function scheduleWarning(
   return `warning: with ${config.epochs} epoch(s) the reference schedule (milestones ${
     JSON.stringify(milestones(config.epochs, config.milestoneFractions))
   }) decays the learning rate at once: epoch 0 trains at ${
-    first.toPrecision(2)
+    first.toExponential(0)
   }, not ${config.lr}; use 2 or more epochs`;
 }
 

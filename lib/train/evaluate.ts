@@ -166,6 +166,11 @@ export async function classNamesOf(config: TrainConfig): Promise<string[]> {
   const fallback = Array.from({ length: k }, (_, i) => String(i));
   const known = medmnistClasses[config.dataset.name];
   if (known?.length === k) return known;
+  if (config.dataset.kind === "synthetic") {
+    // Generated data names its classes; generating the test split is cheap.
+    const { test } = await openDatasets(config);
+    if (test.classes.length === k) return test.classes;
+  }
   if (config.dataset.kind === "image_folder") {
     try {
       const names: string[] = [];
