@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, normalize } from "node:path";
 import { CliExit, parseTrainArgs, trainCommand } from "../lib/train/cli.ts";
 
 function exitOf(fn: () => unknown): CliExit {
@@ -292,4 +292,22 @@ Deno.test("parseTrainArgs() --save-path replaces the dataset file's save_path", 
     parseTrainArgs("linear", ["-d", "demo"]).savePath,
     "./checkpoints/DEMO/",
   );
+});
+
+Deno.test("the README's training commands name the folder the run really goes to", async () => {
+  const readme = await Deno.readTextFile(
+    new URL("../README.md", import.meta.url),
+  );
+  const found = [
+    ...readme.matchAll(/deno task train:(\w+) ([^#\n]*?)\s+# -> (\S+)/g),
+  ];
+  assert.ok(found.length > 0);
+  for (const [, method, args, shown] of found) {
+    const c = parseTrainArgs(method as "cufit", args.split(/\s+/));
+    assert.equal(
+      normalize(join(c.savePath, c.saveName)) + "/",
+      normalize(shown),
+      args,
+    );
+  }
 });

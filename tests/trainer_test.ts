@@ -356,6 +356,16 @@ Deno.test("evaluate and predict read a finished run", async () => {
     assert.equal(ev.summary.total, 12);
     assert.equal(ev.summary.confusion.length, 3);
     assert.deepEqual(Object.keys(ev.modules).sort(), ["iam", "lam", "lpm"]);
+    // On the training split it says which labels it scores against.
+    const train: string[] = [];
+    await evaluate.main(
+      ["--run", `${dir}/runs/ev`, "--backend", "wasm", "--split", "train"],
+      (l) => train.push(l),
+    );
+    assert.match(
+      train[1],
+      /^scored against the clean training labels \(the run trained on labels with symmetric noise at rate 0\.2/,
+    );
     const sharp = (await import("sharp")).default;
     await sharp({
       create: { width: 40, height: 30, channels: 3, background: "#a05030" },
@@ -375,6 +385,10 @@ Deno.test("evaluate and predict read a finished run", async () => {
     );
     const p = JSON.parse(lines[0]);
     assert.equal(p.image, `${dir}/x.png`);
+    // Class names, as evaluate prints them, not indices.
+    assert.ok(ev.summary.classNames.length === 3);
+    assert.deepEqual(Object.keys(p.probabilities), ev.summary.classNames);
+    assert.ok(ev.summary.classNames.includes(p.predicted));
     const total = Object.values(p.probabilities as Record<string, number>)
       .reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(total - 1) < 1e-6);
@@ -394,8 +408,18 @@ Deno.test("train() names an unreadable image, or skips and reports it with skipB
     await Deno.writeTextFile(`${dir}/folder/train/b/broken.png`, "not a png");
     await assert.rejects(
       () => train(cfg({ save: "strict" }), quiet),
-      /broken\.png/,
+      /broken\.png.*; the run folder ".*strict" holds no finished epoch: start it over with --resume \(add --skip-bad to skip unreadable images\), or choose another save name \(-s\)/,
     );
+    // The folder left behind says the same, and --resume --skip-bad goes on.
+    await assert.rejects(
+      () => train(cfg({ save: "strict" }), quiet),
+      /holds a run that stopped before its first epoch ended: start it over with --resume/,
+    );
+    const resumed = await train(
+      cfg({ save: "strict", resume: true, skipBad: true }),
+      quiet,
+    );
+    assert.ok(resumed.metrics.length > 0);
     const lines: string[] = [];
     await train(cfg({ save: "lenient", skipBad: true }), {
       ...quiet,
