@@ -94,7 +94,7 @@ Deno.test("loadAptos() rejects a missing or row-less CSV, naming it", async () =
   await withDir(async (dir) => {
     await assert.rejects(
       loadAptos(dir, { split: "test" }),
-      /APTOS file ".*\/test\.csv" does not exist/,
+      /APTOS file ".*\/test\.csv" does not exist; build the layout from Kaggle's files with `deno task prepare:aptos --from-kaggle train\.csv --images DIR`$/,
     );
     await Deno.writeTextFile(`${dir}/test.csv`, "id_code,diagnosis\n");
     await assert.rejects(

@@ -82,6 +82,10 @@ Deno.test("loadDataset() treats other names as image folders and explains a miss
       /Dataset "mine": folder ".*\/test" does not exist, expected .*\/\{train,test\}\/<CLASS>\/<image> \(known datasets: ham10000, aptos/,
     );
     await assert.rejects(
+      loadDataset("ham10000", { root: `${dir}/none`, split: "train" }),
+      /Dataset "ham10000": folder ".*\/none\/train" does not exist, .*; build it from the ISIC 2018 files with `deno task prepare:ham10000` \(see its --help\)$/,
+    );
+    await assert.rejects(
       loadDataset("ham10000", { root: dir, split: "val" as "train" }),
       /Dataset split "val" is not "train" or "test"/,
     );

@@ -17,7 +17,7 @@ import {
 } from "../lib/demo/summary.ts";
 import { initBackend } from "../lib/backend/backend.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { main, parseDemoArgs } from "../tasks/demo.ts";
+import { demoCommand, main, parseDemoArgs } from "../tasks/demo.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { tinyModel } from "./_tiny.ts";
 import { FIXTURES_URL } from "./_fixtures.ts";
@@ -531,5 +531,53 @@ Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
     );
   } finally {
     console.error = original;
+  }
+});
+
+Deno.test("demo --help lists every dataset file in conf/, demo included", async () => {
+  const help = demoCommand().helpInformation();
+  for await (const e of Deno.readDir(new URL("../conf/", import.meta.url))) {
+    if (!e.name.endsWith(".json")) continue;
+    assert.match(help, new RegExp(`\\b${e.name.slice(0, -5)}\\b`), e.name);
+  }
+});
+
+Deno.test("runDemo() with resume continues the runs in its folder instead of replacing them", async () => {
+  const { dir, conf, weights } = await fixture();
+  try {
+    const out = join(dir, "out");
+    const base = {
+      out,
+      data: conf,
+      weights,
+      methods: ["linear" as const],
+      backend: "wasm" as const,
+      png: false,
+      progress: false,
+    };
+    const lines: string[] = [];
+    const first = await runDemo({
+      ...base,
+      epochs: 2,
+      log: (l) => lines.push(l),
+    });
+    const runDir = join(out, "runs", "linear");
+    // A finished run resumes with nothing left to train.
+    const again = await runDemo({
+      ...base,
+      epochs: 2,
+      resume: true,
+      log: (l) => lines.push(l),
+    });
+    assert.ok(!lines.some((l) => l.startsWith("replacing")));
+    assert.equal(again.outcome.methods[0].metrics.length, 2);
+    const log = await Deno.readTextFile(join(runDir, "train.log"));
+    assert.match(log, /resume: from epoch 1 of /);
+    assert.deepEqual(
+      again.outcome.methods[0].metrics.map((m) => m.testAcc),
+      first.outcome.methods[0].metrics.map((m) => m.testAcc),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

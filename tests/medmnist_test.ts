@@ -163,7 +163,7 @@ Deno.test("loadMedmnist() prefers the 224 file and accepts an explicit path", as
     assert.equal(explicit.length, 3);
     await assert.rejects(
       loadMedmnist(dir, { flag: "organcmnist", split: "train", size: 64 }),
-      /MedMNIST "organcmnist" not found: expected ".*\/organcmnist_64\.npz"/,
+      /MedMNIST "organcmnist" not found: expected ".*\/organcmnist_64\.npz"; download it with `deno task fetch:medmnist organcmnist --size 64`$/,
     );
   });
 });
