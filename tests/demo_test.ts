@@ -19,6 +19,7 @@ import { initBackend } from "../lib/backend/backend.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
 import { demoCommand, main, parseDemoArgs } from "../tasks/demo.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
+import { planRerun } from "../lib/train/rerun.ts";
 import { tinyModel } from "./_tiny.ts";
 import { FIXTURES_URL } from "./_fixtures.ts";
 
@@ -147,6 +148,14 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
       );
       assert.deepEqual(parseTrainArgs(m, rec.argv), rec.config, m);
       assert.ok(rec.argv.includes("--save-path"));
+      // The sandboxed re-run accepts it and writes beside it.
+      const plan = await planRerun(join(out, "runs", m), {
+        allowOutside: [dir],
+      });
+      assert.ok(
+        plan.argv.includes(`--save-path=${join(out, "runs")}`),
+        plan.argv.join(" "),
+      );
     }
     // 7. Every per-epoch line is in the run folder, none on the console.
     const log = await Deno.readTextFile(

@@ -148,7 +148,7 @@ for (const method of ["linear", "rein", "cufit"] as const) {
           "lpm",
         ]);
       }
-      assert.match(lines.at(-1)!, /^done: .* last-10 mean test accuracy/);
+      assert.match(lines.at(-1)!, /^done: .* last-3 mean test accuracy/);
       const recorded = JSON.parse(Deno.readTextFileSync(`${run}/config.json`));
       assert.equal(recorded.config.noise.rate, 0.4);
       assert.match(recorded.digests.weights.sha256, /^[0-9a-f]{64}$/);

@@ -359,6 +359,7 @@ export async function planRerun(
     cacheFeatures: config.cacheFeatures,
     skipBad: config.skipBad,
     dataRoot: config.dataset.root,
+    savePath: config.savePath,
     ...(config.maxBatches !== null ? { maxBatches: config.maxBatches } : {}),
     ...(config.threads !== null ? { threads: config.threads } : {}),
   };
@@ -607,6 +608,7 @@ export function trainArgv(
       ? [a("noise-matrix", options.matrixFile)]
       : []),
     a("save", options.save),
+    a("save-path", config.savePath),
     a("gpu", config.gpu),
     a("netsize", config.netsize),
     a("weights", options.weights),

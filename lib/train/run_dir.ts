@@ -194,15 +194,15 @@ export async function createRunDir(
       );
     }
     // The same settings over other bytes would not be the same run.
-    if (existing !== null && diff === null) {
+    if (existing !== null) {
       const changed = changedInput(existing.digests, await digests());
-      if (changed === null) return dir;
-      if (!unstarted) {
+      if (changed !== null) {
         throw new Error(`Cannot resume run "${dir}": ${changed}`);
       }
+      if (diff === null) return dir;
     }
-    // Killed before its record, or unstarted with new settings or inputs:
-    // config.json is written afresh below.
+    // Killed before its record, or unstarted with new settings: config.json
+    // is written afresh below.
   } else if (existing !== null) {
     throw new Error(
       unstarted
