@@ -59,7 +59,8 @@ export function onInterrupt(task: string, runDir: () => string | null) {
       ? Promise.resolve(`${task}: interrupted`)
       : interruptedLine(task, dir);
     done.then((line) => {
-      console.error(line);
+      // Below a progress bar or live line, not on it.
+      console.error(Deno.stderr.isTerminal() ? `\n${line}` : line);
       Deno.exit(130);
     });
   };
