@@ -56,4 +56,7 @@ const { table, summary } = await runDemo({
   log: () => {},
 });
 console.log(table);
-console.log(`CUFIT last-10: ${summary.methods.cufit?.last10_acc.toFixed(3)}`);
+const cufit = summary.methods.cufit;
+console.log(
+  `CUFIT last-${cufit?.last_epochs}: ${cufit?.last10_acc.toFixed(3)}`,
+);
