@@ -80,7 +80,9 @@ const CASES: Record<string, { args: string[]; expect: RegExp }> = {
     ],
     expect: /images\/s/,
   },
+  // These two only spawn `bench` and `parity` (each tested here) as children.
   "bench:all": { args: ["--help"], expect: /Usage: bench:all/ },
+  "gpu:check": { args: ["--help"], expect: /Usage: gpu:check/ },
   "bench:kernels": {
     args: ["--backends", "cpu", "--iters", "1", "--tokens", "16"],
     expect: /GFLOP\/s/,
