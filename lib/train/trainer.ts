@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
 import { adapterLine } from "../backend/webgpu/adapter.ts";
@@ -20,7 +22,11 @@ import { RandomState } from "../noise/random_state.ts";
 import { loadDinov2Weights } from "../weights/dinov2_weights.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import { readSafetensors } from "../weights/safetensors.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  loadCheckpoint,
+  saveCheckpoint,
+  type StateValue,
+} from "./checkpoint.ts";
 import { lrAt, type TrainConfig } from "./config.ts";
 import {
   labelListFile,
@@ -53,7 +59,13 @@ import {
 } from "./run_dir.ts";
 import { acquireRunLock, removeStaleTemps, type RunLock } from "./run_lock.ts";
 import { withPath } from "../io/atomic.ts";
-import { SelectionAccumulator } from "./selection.ts";
+import { agreementMask, SelectionAccumulator } from "./selection.ts";
+import { RECORDED_MODULES, SelectionHistory } from "../label_issues/history.ts";
+import {
+  collectTrainProbabilities,
+  TRAIN_PROBABILITIES_FILE,
+  writeTrainProbabilities,
+} from "../label_issues/train_probabilities.ts";
 
 /** Raised when a loss turns NaN or infinite; the last good checkpoint is kept. */
 export class NonFiniteLossError extends Error {
@@ -476,6 +488,9 @@ export async function train(
     });
     let metrics: EpochMetrics[] = [];
     let startEpoch = 0;
+    // Per epoch and sample: did LPM/IAM (or the one module) agree with the label.
+    const recorded = RECORDED_MODULES[config.method];
+    let history = new SelectionHistory(trainSet.length, recorded);
     if (config.resume) {
       const ckpt = await loadCheckpoint(runDir, "last").catch((e) => {
         if (e instanceof Deno.errors.NotFound) return null;
@@ -494,11 +509,22 @@ export async function train(
           lrAt(ckpt.epoch + 1, config),
         );
         startEpoch = ckpt.epoch + 1;
+        // The selection history rides in the checkpoint's metrics, beside the
+        // epoch's record (which alone goes back to metrics.jsonl).
+        const { selectionHistory: saved, ...epochRecord } = (ckpt.metrics ??
+          {}) as Record<string, unknown>;
+        if (saved !== undefined) {
+          history = SelectionHistory.fromState(saved, `${runDir}/last`, {
+            samples: trainSet.length,
+            modules: recorded,
+          });
+          history.truncate(startEpoch);
+        }
         // The checkpoint is the truth: metrics.jsonl and avgacc.txt follow it.
         metrics = await reconcileMetrics(
           runDir,
           ckpt.epoch,
-          ckpt.metrics as unknown as EpochMetrics,
+          epochRecord as unknown as EpochMetrics,
         );
         await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
         log(`resume: from epoch ${ckpt.epoch} of ${runDir}`);
@@ -607,6 +633,15 @@ export async function train(
         const isNoisy = new Uint8Array(batch.size);
         batch.indices.forEach((idx, i) => (isNoisy[i] = noisy.isNoisy[idx]));
         for (const m of selectors) selection[m].add(out.masks[m]!, isNoisy);
+        history.record(
+          epoch,
+          batch.indices,
+          Object.fromEntries(recorded.map((m) => [
+            m,
+            out.masks[m] ??
+              agreementMask(argmaxRows(out.logits[m]!, k), batch.labels),
+          ])),
+        );
         seen += batch.size;
         batchIndex++;
         bar?.tick(1, `loss ${loss.toFixed(4)}`);
@@ -655,7 +690,11 @@ export async function train(
         epoch,
         // Shuffling and augmentation are functions of (seed, epoch): no generator state to keep.
         rngState: { seed: config.seed },
-        metrics: record as unknown as Record<string, number>,
+        // The selection history rides in the checkpoint it belongs to.
+        metrics: {
+          ...(record as unknown as Record<string, number>),
+          selectionHistory: history.toState() as unknown as StateValue,
+        },
       };
       if (isBest) await saveCheckpoint(runDir, "best", checkpoint);
       await saveCheckpoint(runDir, "last", checkpoint);
@@ -677,6 +716,34 @@ export async function train(
       }
       options.onEpoch?.(record);
       epochsRun++;
+    }
+    // A finished run keeps its final modules' probabilities on the training set.
+    if (
+      metrics.length === config.epochs &&
+      (epochsRun > 0 ||
+        !existsSync(join(runDir, TRAIN_PROBABILITIES_FILE)))
+    ) {
+      const plain = trainCache ? null : makeLoaders(
+        { ...config, augment: false, shuffle: false },
+        trainSet,
+        testSet,
+        noisy,
+        options,
+      ).trainLoader;
+      const probs = await collectTrainProbabilities(
+        plain ? imageBatches(plain, 0) : featureBatches(
+          trainCache!,
+          Int32Array.from(trainCache!.labels, (_, i) => i),
+          256,
+        ),
+        (x) => plain ? learner.predict(x) : learner.predictFromFeatures(x),
+        {
+          labels: noisy.noisy,
+          classes: k,
+          epoch: config.epochs - 1,
+        },
+      );
+      await writeTrainProbabilities(runDir, probs);
     }
     const best = bestEpoch(metrics);
     const last10 = lastEpochsMean(metrics.map((r) => r.testAcc));
