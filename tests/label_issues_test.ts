@@ -3,7 +3,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../lib/backend/backend.ts";
+import { escapeXml } from "../lib/demo/_svg.ts";
+import { renderReport } from "../lib/demo/report.ts";
+import type { DemoOutcome } from "../lib/demo/summary.ts";
 import { confidentLearning } from "../lib/label_issues/confident_learning.ts";
+import { demoLabelIssues } from "../lib/label_issues/demo_section.ts";
 import {
   findLabelIssues,
   type LabelIssuesResult,
@@ -16,8 +20,11 @@ import {
   writeLabelIssues,
 } from "../lib/label_issues/report.ts";
 import {
+  FINAL_MODULES,
   flagStats,
   rankLabelIssues,
+  SCORE_VARIANTS,
+  type ScoreVariant,
   selectionRate,
 } from "../lib/label_issues/score.ts";
 import {
@@ -27,7 +34,9 @@ import {
 } from "../lib/label_issues/train_probabilities.ts";
 import { loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
+import type { TrainConfig } from "../lib/train/config.ts";
 import type { Method } from "../lib/train/learner.ts";
+import type { EpochMetrics } from "../lib/train/metrics.ts";
 import { train } from "../lib/train/trainer.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
 import { tinyModel } from "./_tiny.ts";
@@ -435,4 +444,149 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+/** The recorded demo run (see tests/fixtures/label_issues/README.md). */
+async function recordedRun(name: string) {
+  const { readSafetensors } = await import("../lib/weights/safetensors.ts");
+  const { tensors, metadata } = await readSafetensors(
+    new URL(`./fixtures/label_issues/${name}.safetensors`, import.meta.url)
+      .pathname,
+  );
+  const labels = tensors.get("labels")!.data as Int32Array;
+  const modules = metadata!.modules.split(",") as ("lpm" | "iam")[];
+  const history = SelectionHistory.fromState({
+    format: "cufit-ts-selection-history/1",
+    samples: labels.length,
+    modules,
+    bits: tensors.get("history"),
+  }, name);
+  const probs: TrainProbabilities = {
+    samples: labels.length,
+    classes: tensors.get("probs.lpm")!.shape[1],
+    probs: Object.fromEntries(
+      ["lpm", "iam", "lam"].map((
+        m,
+      ) => [m, tensors.get(`probs.${m}`)!.data as Float32Array]),
+    ),
+    labels,
+    epoch: history.epochs - 1,
+  };
+  return {
+    history,
+    probs,
+    isNoisy: tensors.get("is_noisy")!.data as Uint8Array,
+  };
+}
+
+Deno.test("score variants compared on a recorded CUFIT demo run at 40% noise", async () => {
+  const { history, probs, isNoisy } = await recordedRun("demo_cufit40");
+  assert.equal(history.epochs, 100);
+  const noisy = isNoisy.reduce((a, b) => a + b, 0);
+  assert.equal(noisy, 116);
+  const figures = (variant: ScoreVariant) => {
+    const r = rankLabelIssues(history, probs, {
+      variant,
+      finalModules: FINAL_MODULES.cufit,
+    });
+    const mask = new Uint8Array(history.samples);
+    for (const x of r.issues) if (x.flagged) mask[x.index] = 1;
+    return flagStats(mask, r.issues.map((x) => x.index), isNoisy, 50);
+  };
+  const v = Object.fromEntries(
+    SCORE_VARIANTS.map((name) => [name, figures(name)]),
+  ) as Record<ScoreVariant, ReturnType<typeof figures>>;
+  const cl = confidentLearning(probs.probs.lpm!, probs.labels, probs.classes);
+  const clOrder = [...cl.score.keys()].sort((a, b) =>
+    cl.score[b] - cl.score[a] || a - b
+  );
+  const base = flagStats(cl.issues, clOrder, isNoisy, 50);
+  // 1. The default: 109 of its 137 flags are flipped labels, 109 of 116 found.
+  assert.equal(v.curriculum.flagged, 137);
+  close(v.curriculum.precision!, 109 / 137);
+  close(v.curriculum.recall!, 109 / 116);
+  // 2. At least the baseline's precision and recall (CL: 92 of 117, 92 of 116).
+  assert.equal(base.flagged, 117);
+  close(base.precision!, 92 / 117);
+  assert.ok(v.curriculum.precision! >= base.precision!);
+  assert.ok(v.curriculum.recall! >= base.recall!);
+  assert.ok(v.curriculum.average_precision! > base.average_precision! + 0.05);
+  // 3. The history alone flags about as well but ranks worse: 100% rejected
+  //    samples tie, and the final margin is what orders them.
+  for (const h of ["selection", "late_selection"] as const) {
+    assert.ok(v[h].recall! >= v.curriculum.recall!, h);
+    assert.ok(
+      v.curriculum.average_precision! > v[h].average_precision! + 0.03,
+      h,
+    );
+    assert.ok(v.curriculum.precision_at_k! > v[h].precision_at_k!, h);
+  }
+  // 4. The final margin alone is as good here (within one sample): the
+  //    history half costs nothing on this run.
+  assert.ok(
+    Math.abs(
+      v.curriculum.average_precision! - v.final_probability.average_precision!,
+    ) < 0.01,
+  );
+  assert.ok(Math.abs(v.curriculum.flagged - v.final_probability.flagged) <= 1);
+});
+
+Deno.test("the demo report's likely-mislabeled section: 16 inline thumbnails and the precision/recall line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const runDir = await tinyRun(dir, "cufit", 1);
+    const li = await demoLabelIssues(runDir);
+    assert.equal(li.items.length, 16);
+    assert.equal(li.method, "cufit");
+    assert.match(
+      li.line,
+      /^\d+ flagged \(estimated noise rate [\d.]+%, actual [\d.]+%\): precision .*; confident learning on LPM: \d+ flagged, precision /,
+    );
+    const outcome: DemoOutcome = {
+      noiseRate: 0.4,
+      actualNoiseRate: 0.4,
+      backend: "wasm",
+      seconds: 1,
+      dataset: {
+        name: "demo",
+        classes: ["a", "b", "c"],
+        train: 24,
+        test: 6,
+        synthetic: true,
+      },
+      weights: "w.safetensors",
+      weightsNote: null,
+      methods: [{
+        method: "linear",
+        metrics: [
+          {
+            epoch: 0,
+            lr: 1e-3,
+            trainLoss: 1,
+            trainAcc: 0.5,
+            testAcc: 0.5,
+          } as EpochMetrics,
+        ],
+        last10: 0.5,
+        best: { epoch: 0, value: 0.5 },
+        confusion: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        runDir,
+        seconds: 1,
+        config: { method: "linear" } as TrainConfig,
+      }],
+      labelIssues: li,
+    };
+    const html = renderReport(outcome);
+    assert.match(html, /<h2>Likely mislabeled training images<\/h2>/);
+    assert.equal(
+      (html.match(/<image href="data:image\/png;base64,/g) ?? []).length,
+      16,
+    );
+    assert.doesNotMatch(html, /<img|<script|<link/);
+    assert.ok(html.includes(escapeXml(li.line)));
+    const without = renderReport({ ...outcome, labelIssues: undefined });
+    assert.doesNotMatch(without, /Likely mislabeled/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -23,6 +23,7 @@ import { readRunRecord } from "../train/run_dir.ts";
 import { confidentLearning } from "./confident_learning.ts";
 import { RECORDED_MODULES, SelectionHistory } from "./history.ts";
 import {
+  FINAL_MODULES,
   type FlagStats,
   flagStats,
   type LabelIssueRanking,
@@ -136,6 +137,7 @@ export async function findLabelIssues(
   // 3. The ranking, and the baseline on the linear probe's probabilities.
   const ranking = rankLabelIssues(history, probabilities, {
     variant: options.variant ?? defaults.variant,
+    finalModules: FINAL_MODULES[config.method],
   });
   const baseModule: ModuleName = probabilities.probs.lpm
     ? "lpm"

@@ -217,6 +217,27 @@ function statsRow(name: string, flagged: number, s: FlagStats | null): string {
   }</td><td>${pct(s?.average_precision)}</td></tr>`;
 }
 
+/** One sentence on what the result's score variant measures. */
+function describeVariant(r: LabelIssuesResult): string {
+  const upper = (ms: string[]) => ms.map((m) => m.toUpperCase()).join(" and ");
+  const history = `how often ${
+    upper(r.ranking.modules.history)
+  } refused the given label during training`;
+  const margin = `the margin by which the final ${
+    upper(r.ranking.modules.final)
+  } prefer another class to it`;
+  switch (r.ranking.variant) {
+    case "selection":
+      return `${history}.`;
+    case "late_selection":
+      return `${history}, later epochs weighing more.`;
+    case "final_probability":
+      return `${margin}.`;
+    default:
+      return `half ${history} (later epochs weighing more), half ${margin}.`;
+  }
+}
+
 /** Options of {@linkcode renderLabelIssuesHtml}. */
 export interface RenderHtmlOptions {
   /** Thumbnail `data:` URIs by dataset index (missing ones show no image). */
@@ -302,11 +323,9 @@ export function renderLabelIssuesHtml(
       } label noise injected (${pct(r.truth.actualRate)} flipped)`
       : "no injected noise"
   }.</p>
-<p>Score (variant <code>${e(r.ranking.variant)}</code>): half how often ${
-    modules.map((m) => m.toUpperCase()).join(" and ")
-  } refused the given label during training (later epochs weigh more), half how far the final ${
-    r.ranking.modules.final.map((m) => m.toUpperCase()).join(", ")
-  } are from it. Flagged: score above 0.5, ${r.ranking.flagged} images (estimated noise rate ${
+<p>Score (variant <code>${e(r.ranking.variant)}</code>, 0 to 1): ${
+    describeVariant(r)
+  } Flagged: score above 0.5, ${r.ranking.flagged} images (estimated noise rate ${
     pct(r.ranking.estimatedNoiseRate)
   }).</p>
 <h2>Against the injected noise</h2>
