@@ -118,10 +118,17 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
         `${m.method}: confusion matrix disagrees with the last epoch`,
       );
     }
-    // 5. The estimate came first, the table names every method.
+    // 5. The report names CUFIT's likely mislabeled images.
+    const html = await Deno.readTextFile(join(out, "report.html"));
+    assert.match(html, /Likely mislabeled training images/);
+    assert.equal(result.outcome.labelIssues?.method, "cufit");
+    assert.ok(
+      lines.some((l) => /^likely mislabeled \(cufit\): \d+ flagged/.test(l)),
+    );
+    // 6. The estimate came first, the table names every method.
     assert.match(lines.find((l) => l.startsWith("estimate:")) ?? "", /s \(/);
     assert.match(result.table, /Linear probing[\s\S]*Rein[\s\S]*CUFIT/);
-    // 6. A second demo into the same folder replaces the first one's runs.
+    // 7. A second demo into the same folder replaces the first one's runs.
     await runDemo({
       out,
       data: conf,
