@@ -61,7 +61,7 @@ Deno.test("confidentLearning() finds the off-diagonal samples of a hand-computed
     [0.3, 0.3, 0.4], // y 2: no class passes its threshold: not counted
   ];
   const labels = [0, 0, 0, 1, 1, 1, 2, 2, 2];
-  const cl = confidentLearning(probs.flat(), labels, 3);
+  const cl = confidentLearning(probs.flat(), labels, { classes: 3 });
   close(cl.thresholds[0], 1.6 / 3);
   close(cl.thresholds[1], 1.6 / 3);
   close(cl.thresholds[2], 1.9 / 3);
@@ -81,16 +81,18 @@ Deno.test("confidentLearning() picks the most probable of several confident clas
     [0.3, 0.3, 0.4], // y 2: 0 and 2 pass; 2 wins
     [0.1, 0.6, 0.3], // y 2: only 1 -> issue
   ];
-  const cl = confidentLearning(probs.flat(), [0, 0, 1, 1, 2, 2], 3);
+  const cl = confidentLearning(probs.flat(), [0, 0, 1, 1, 2, 2], {
+    classes: 3,
+  });
   assert.deepEqual([...cl.confidentClass], [0, 1, 1, 0, 2, 1]);
   assert.deepEqual(cl.confidentJoint, [[1, 1, 0], [1, 1, 0], [0, 1, 1]]);
   assert.deepEqual([...cl.issues], [0, 1, 0, 1, 0, 1]);
   assert.throws(
-    () => confidentLearning([0.5, 0.5], [3], 2),
+    () => confidentLearning([0.5, 0.5], [3], { classes: 2 }),
     /label 3 of sample 0 is outside \[0, 2\)/,
   );
   assert.throws(
-    () => confidentLearning([0.5, 0.5, 1], [0], 2),
+    () => confidentLearning([0.5, 0.5, 1], [0], { classes: 2 }),
     /3 probabilities do not make 1 rows of 2 classes/,
   );
 });
@@ -176,7 +178,7 @@ Deno.test("rankLabelIssues() weighs late rejections more, breaks ties by probabi
   // 3 rejected early, selected late; 4 never seen.
   const sel = [[1, 0, 1, 0], [1, 0, 1, 0], [1, 0, 0, 1], [1, 0, 0, 1]];
   sel.forEach((m, e) => h.record(e, [0, 1, 2, 3], { lpm: m }));
-  const late = selectionRate(h, "lpm", "late");
+  const late = selectionRate(h, "lpm", { weighting: "late" });
   close(late[2], 3 / 10);
   close(late[3], 7 / 10);
   assert.ok(Number.isNaN(late[4]));
@@ -205,14 +207,17 @@ Deno.test("rankLabelIssues() weighs late rejections more, breaks ties by probabi
 
 Deno.test("flagStats() counts precision, recall, F1, precision at K and average precision", () => {
   const isNoisy = [1, 0, 1, 0, 1, 0];
-  const s = flagStats([1, 1, 1, 0, 0, 0], [0, 2, 1, 4, 3, 5], isNoisy, 2);
+  const s = flagStats([1, 1, 1, 0, 0, 0], isNoisy, {
+    ranking: [0, 2, 1, 4, 3, 5],
+    k: 2,
+  });
   close(s.precision!, 2 / 3);
   close(s.recall!, 2 / 3);
   close(s.f1!, 2 / 3);
   assert.equal(s.k, 2);
   close(s.precision_at_k!, 1);
   close(s.average_precision!, (1 + 1 + 3 / 4) / 3);
-  const none = flagStats([0, 0], [0, 1], [0, 0], 5);
+  const none = flagStats([0, 0], [0, 0], { ranking: [0, 1], k: 5 });
   assert.equal(none.precision, null);
   assert.equal(none.recall, null);
   assert.equal(none.k, 2);
@@ -491,16 +496,20 @@ Deno.test("score variants compared on a recorded CUFIT demo run at 40% noise", a
     });
     const mask = new Uint8Array(history.samples);
     for (const x of r.issues) if (x.flagged) mask[x.index] = 1;
-    return flagStats(mask, r.issues.map((x) => x.index), isNoisy, 50);
+    return flagStats(mask, isNoisy, {
+      ranking: r.issues.map((x) => x.index),
+    });
   };
   const v = Object.fromEntries(
     SCORE_VARIANTS.map((name) => [name, figures(name)]),
   ) as Record<ScoreVariant, ReturnType<typeof figures>>;
-  const cl = confidentLearning(probs.probs.lpm!, probs.labels, probs.classes);
+  const cl = confidentLearning(probs.probs.lpm!, probs.labels, {
+    classes: probs.classes,
+  });
   const clOrder = [...cl.score.keys()].sort((a, b) =>
     cl.score[b] - cl.score[a] || a - b
   );
-  const base = flagStats(cl.issues, clOrder, isNoisy, 50);
+  const base = flagStats(cl.issues, isNoisy, { ranking: clOrder });
   // 1. The default: 109 of its 137 flags are flipped labels, 109 of 116 found.
   assert.equal(v.curriculum.flagged, 137);
   close(v.curriculum.precision!, 109 / 137);

@@ -40,15 +40,16 @@ export interface ConfidentLearningResult {
 }
 
 /**
- * Confident learning on `[N, K]` row-major probabilities and the given
- * labels. Rows holding NaN (samples never read) are neither thresholds'
+ * Confident learning on `[N, K]` row-major probabilities (`K` =
+ * `options.classes`) and the given labels. Rows holding NaN (samples never read) are neither thresholds'
  * inputs nor issues.
  */
 export function confidentLearning(
   probs: ArrayLike<number>,
   labels: ArrayLike<number>,
-  classes: number,
+  options: { classes: number },
 ): ConfidentLearningResult {
+  const { classes } = options;
   const n = labels.length;
   if (!Number.isInteger(classes) || classes < 2) {
     throw new RangeError(

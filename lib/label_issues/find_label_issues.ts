@@ -145,7 +145,7 @@ export async function findLabelIssues(
   const cl = confidentLearning(
     probabilities.probs[baseModule]!,
     probabilities.labels,
-    probabilities.classes,
+    { classes: probabilities.classes },
   );
   const clRanking = Int32Array.from(cl.score.keys()).sort((a, b) => {
     const d = (Number.isNaN(cl.score[b]) ? -1 : cl.score[b]) -
@@ -170,7 +170,9 @@ export async function findLabelIssues(
     dataset: train,
     ranking,
     truth,
-    stats: truth ? flagStats(flaggedMask, order, truth.isNoisy, top) : null,
+    stats: truth
+      ? flagStats(flaggedMask, truth.isNoisy, { ranking: order, k: top })
+      : null,
     baseline: {
       module: baseModule,
       issues: cl.issues,
@@ -178,7 +180,9 @@ export async function findLabelIssues(
       flagged: cl.issues.reduce((a, b) => a + b, 0),
       confidentJoint: cl.confidentJoint,
       thresholds: [...cl.thresholds],
-      stats: truth ? flagStats(cl.issues, clRanking, truth.isNoisy, top) : null,
+      stats: truth
+        ? flagStats(cl.issues, truth.isNoisy, { ranking: clRanking, k: top })
+        : null,
     },
     top,
     epochs: history.epochs,

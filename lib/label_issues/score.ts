@@ -135,8 +135,12 @@ export interface RankOptions {
 export function selectionRate(
   history: SelectionHistory,
   module: ModuleName,
-  weighting: "uniform" | "late",
+  options: {
+    /** `late`: epoch `e` weighs `e + 1`. @default "late" */
+    weighting?: "uniform" | "late";
+  } = {},
 ): Float64Array {
+  const weighting = options.weighting ?? "late";
   const num = new Float64Array(history.samples);
   const den = new Float64Array(history.samples);
   for (let e = 0; e < history.epochs; e++) {
@@ -187,10 +191,14 @@ export function rankLabelIssues(
   }
   const labels = probabilities.labels;
   const uniform = new Map(
-    history.modules.map((m) => [m, selectionRate(history, m, "uniform")]),
+    history.modules.map((
+      m,
+    ) => [m, selectionRate(history, m, { weighting: "uniform" })]),
   );
   const late = variant === "selection" ? uniform : new Map(
-    history.modules.map((m) => [m, selectionRate(history, m, "late")]),
+    history.modules.map((
+      m,
+    ) => [m, selectionRate(history, m, { weighting: "late" })]),
   );
   const mean = new Float64Array(k);
   const issues: LabelIssue[] = [];
@@ -279,15 +287,22 @@ export interface FlagStats {
 }
 
 /**
- * Scores a flagged set and a ranking (dataset indices, most suspect first)
- * against the noise mask (`isNoisy[i]` is 1 for a flipped label).
+ * Scores a flagged set (1 per flagged sample) and, optionally, a ranking
+ * (dataset indices, most suspect first) against the noise mask (`isNoisy[i]`
+ * is 1 for a flipped label).
  */
 export function flagStats(
   flagged: ArrayLike<number>,
-  ranking: ArrayLike<number>,
   isNoisy: ArrayLike<number>,
-  k: number,
+  options: {
+    /** The ranking for precision at K and average precision. @default no ranking (those are null) */
+    ranking?: ArrayLike<number>;
+    /** K of precision at K. @default 50 */
+    k?: number;
+  } = {},
 ): FlagStats {
+  const ranking = options.ranking ?? [];
+  const k = options.k ?? 50;
   let tp = 0;
   let count = 0;
   for (let i = 0; i < flagged.length; i++) {
@@ -323,6 +338,6 @@ export function flagStats(
     f1,
     k: kk,
     precision_at_k: kk ? atK / kk : null,
-    average_precision: noisy ? apSum / noisy : null,
+    average_precision: noisy && ranking.length ? apSum / noisy : null,
   };
 }

@@ -420,6 +420,45 @@ export function makeLoaders(
 }
 
 /**
+ * The label-issue ranking's input (lib/label_issues/train_probabilities.ts):
+ * every module's probabilities on the un-augmented training set, in dataset
+ * order, written into the run folder.
+ */
+async function keepTrainProbabilities(
+  learner: Learner,
+  runDir: string,
+  o: {
+    config: TrainConfig;
+    sets: { train: Dataset; test: Dataset; noisy: NoisyLabels };
+    cache: FeatureCache | null;
+    prefetch?: number;
+  },
+): Promise<void> {
+  const { config, sets, cache } = o;
+  const plain = cache ? null : makeLoaders(
+    { ...config, augment: false, shuffle: false },
+    sets.train,
+    sets.test,
+    sets.noisy,
+    { prefetch: o.prefetch },
+  ).trainLoader;
+  const probs = await collectTrainProbabilities(
+    plain ? imageBatches(plain, 0) : featureBatches(
+      cache!,
+      Int32Array.from(cache!.labels, (_, i) => i),
+      256,
+    ),
+    (x) => plain ? learner.predict(x) : learner.predictFromFeatures(x),
+    {
+      labels: sets.noisy.noisy,
+      classes: config.dataset.numClasses,
+      epoch: config.epochs - 1,
+    },
+  );
+  await writeTrainProbabilities(runDir, probs);
+}
+
+/**
  * Trains a method as `config` says, writing the run folder
  * (`config.json`, `metrics.jsonl`, `best`/`last` checkpoints, `avgacc.txt`).
  */
@@ -720,30 +759,14 @@ export async function train(
     // A finished run keeps its final modules' probabilities on the training set.
     if (
       metrics.length === config.epochs &&
-      (epochsRun > 0 ||
-        !existsSync(join(runDir, TRAIN_PROBABILITIES_FILE)))
+      (epochsRun > 0 || !existsSync(join(runDir, TRAIN_PROBABILITIES_FILE)))
     ) {
-      const plain = trainCache ? null : makeLoaders(
-        { ...config, augment: false, shuffle: false },
-        trainSet,
-        testSet,
-        noisy,
-        options,
-      ).trainLoader;
-      const probs = await collectTrainProbabilities(
-        plain ? imageBatches(plain, 0) : featureBatches(
-          trainCache!,
-          Int32Array.from(trainCache!.labels, (_, i) => i),
-          256,
-        ),
-        (x) => plain ? learner.predict(x) : learner.predictFromFeatures(x),
-        {
-          labels: noisy.noisy,
-          classes: k,
-          epoch: config.epochs - 1,
-        },
-      );
-      await writeTrainProbabilities(runDir, probs);
+      await keepTrainProbabilities(learner, runDir, {
+        config,
+        sets: { train: trainSet, test: testSet, noisy },
+        cache: trainCache,
+        prefetch: options.prefetch,
+      });
     }
     const best = bestEpoch(metrics);
     const last10 = lastEpochsMean(metrics.map((r) => r.testAcc));
