@@ -76,7 +76,7 @@ export function renderDemoLabelIssues(li: DemoLabelIssues): string {
   ).join("\n");
   return `<p>The training images the ${
     e(li.method.toUpperCase())
-  } run most strongly rejects: how often its modules refused the given label during training, and how far the final modules are from it (<code>deno task label-issues --run ${
+  } run most strongly rejects: how often its modules refused the given label during training, and by how much its final modules prefer another class (<code>deno task label-issues --run ${
     e(li.runDir)
   }</code> writes the full ranking as CSV and HTML).</p>
 <p class="verdict">${e(li.line)}</p>
