@@ -599,3 +599,23 @@ Deno.test("the demo report's likely-mislabeled section: 16 inline thumbnails and
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readTrainProbabilities() names the file and what it expected", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      () => readTrainProbabilities(dir),
+      /has no train_probabilities\.safetensors: training writes it after its last epoch/,
+    );
+    await writeSafetensors(join(dir, "train_probabilities.safetensors"), {
+      labels: { dtype: "I32", shape: [2], data: Int32Array.from([0, 1]) },
+      "probs.lpm": { dtype: "F32", shape: [3, 2], data: new Float32Array(6) },
+    }, { metadata: { format: "cufit-ts-train-probabilities/1" } });
+    await assert.rejects(
+      () => readTrainProbabilities(dir),
+      /tensor "probs\.lpm" is F32 \[3,2\], expected F32 \[2, K\]/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
