@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../lib/backend/backend.ts";
-import { escapeXml } from "../lib/demo/_svg.ts";
+import { escapeXml } from "../lib/demo/charts.ts";
 import { renderReport } from "../lib/demo/report.ts";
 import type { DemoOutcome } from "../lib/demo/summary.ts";
 import { confidentLearning } from "../lib/label_issues/confident_learning.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { escapeXml } from "../demo/_svg.ts";
+import { escapeXml } from "../demo/charts.ts";
 import { findLabelIssues } from "./find_label_issues.ts";
 import { precisionRecallLine, topThumbnails } from "./report.ts";
 

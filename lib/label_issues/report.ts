@@ -19,7 +19,7 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { escapeXml } from "../demo/_svg.ts";
+import { escapeXml } from "../demo/charts.ts";
 import type { LabelIssuesResult } from "./find_label_issues.ts";
 import type { FlagStats } from "./score.ts";
 import { thumbnailDataUri } from "./thumbnail.ts";
