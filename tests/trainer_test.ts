@@ -513,7 +513,29 @@ Deno.test("train:cufit killed with SIGKILL again and again, resumed each time, e
         "last.json",
         "last.safetensors",
         "metrics.jsonl",
+        "train_probabilities.safetensors",
       ],
+    );
+    // The label-issue record survives too: every epoch's selection bits, and
+    // the final training-set probabilities.
+    const history = async (name: string) =>
+      SelectionHistory.fromState(
+        ((await loadCheckpoint(`${dir}/runs/${name}`, "last"))
+          .metrics as Record<string, unknown>).selectionHistory,
+        name,
+        { samples: 24, modules: ["lpm", "iam"] },
+      );
+    const killed = await history("killed");
+    assert.equal(killed.epochs, 6);
+    for (let e = 0; e < 6; e++) {
+      for (let i = 0; i < 24; i++) assert.ok(killed.seen(e, i));
+    }
+    assert.deepEqual(killed.toState(), (await history("full")).toState());
+    assert.deepEqual(
+      await Deno.readFile(
+        `${run}/train_probabilities.safetensors`,
+      ),
+      await Deno.readFile(`${dir}/runs/full/train_probabilities.safetensors`),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -737,27 +759,6 @@ Deno.test("train() --resume refuses weights or an init file whose contents chang
       (await train(config(dir, "linear", { resume: true }), quiet)).metrics
         .length,
       3,
-    );
-    // The label-issue record survives too: every epoch's selection bits, and
-    // the final training-set probabilities.
-    const history = async (name: string) =>
-      SelectionHistory.fromState(
-        ((await loadCheckpoint(`${dir}/runs/${name}`, "last"))
-          .metrics as Record<string, unknown>).selectionHistory,
-        name,
-        { samples: 24, modules: ["lpm", "iam"] },
-      );
-    const killed = await history("killed");
-    assert.equal(killed.epochs, 8);
-    for (let e = 0; e < 8; e++) {
-      for (let i = 0; i < 24; i++) assert.ok(killed.seen(e, i));
-    }
-    assert.deepEqual(killed.toState(), (await history("full")).toState());
-    assert.deepEqual(
-      await Deno.readFile(
-        `${dir}/runs/killed/train_probabilities.safetensors`,
-      ),
-      await Deno.readFile(`${dir}/runs/full/train_probabilities.safetensors`),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

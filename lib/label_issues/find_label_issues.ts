@@ -117,14 +117,18 @@ export async function findLabelIssues(
   if (saved === undefined) {
     throw new Error(
       `${
-        join(runDir, "last.json")
+        join(runDir, "last.safetensors")
       } holds no selection history: the run was trained before label issues were recorded`,
     );
   }
-  const history = SelectionHistory.fromState(saved, join(runDir, "last.json"), {
-    samples: train.length,
-    modules: RECORDED_MODULES[config.method],
-  });
+  const history = SelectionHistory.fromState(
+    saved,
+    join(runDir, "last.safetensors"),
+    {
+      samples: train.length,
+      modules: RECORDED_MODULES[config.method],
+    },
+  );
   const probabilities = await readTrainProbabilities(runDir);
   if (
     probabilities.samples !== train.length ||
