@@ -54,14 +54,18 @@ export interface IndexedBatch {
  */
 export async function collectTrainProbabilities(
   batches: AsyncIterable<IndexedBatch> | Iterable<IndexedBatch>,
-  predict: (x: Tensor) => Partial<Record<ModuleName, Float32Array>>,
+  predict: (
+    x: Tensor,
+  ) =>
+    | Partial<Record<ModuleName, Float32Array>>
+    | Promise<Partial<Record<ModuleName, Float32Array>>>,
   options: { labels: Int32Array; classes: number; epoch: number },
 ): Promise<TrainProbabilities> {
   const n = options.labels.length;
   const k = options.classes;
   const probs: Partial<Record<ModuleName, Float32Array>> = {};
   for await (const batch of batches) {
-    const logits = predict(batch.x);
+    const logits = await predict(batch.x);
     for (
       const [m, values] of Object.entries(logits) as [
         ModuleName,
