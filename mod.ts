@@ -149,5 +149,30 @@ export {
 } from "./lib/demo/charts.ts";
 export { pretrainBackbone, writeBackbone } from "./lib/demo/pretrain.ts";
 
+// Label issues: which training labels a run rejects (lib/label_issues/).
+export {
+  findLabelIssues,
+  type FindLabelIssuesOptions,
+  type LabelIssuesResult,
+} from "./lib/label_issues/find_label_issues.ts";
+export {
+  type FlagStats,
+  flagStats,
+  type LabelIssue,
+  type LabelIssueRanking,
+  rankLabelIssues,
+  type ScoreVariant,
+} from "./lib/label_issues/score.ts";
+export { confidentLearning } from "./lib/label_issues/confident_learning.ts";
+export { SelectionHistory } from "./lib/label_issues/history.ts";
+export {
+  readTrainProbabilities,
+  type TrainProbabilities,
+} from "./lib/label_issues/train_probabilities.ts";
+export {
+  labelIssuesSummary,
+  writeLabelIssues,
+} from "./lib/label_issues/report.ts";
+
 // Reference parity.
 export { parityPassed, runParity } from "./lib/parity/run.ts";

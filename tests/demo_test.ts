@@ -137,10 +137,17 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
         `${m.method}: confusion matrix disagrees with the last epoch`,
       );
     }
-    // 5. The estimate came first, the table names every method.
+    // 5. The report names CUFIT's likely mislabeled images.
+    const html = await Deno.readTextFile(join(out, "report.html"));
+    assert.match(html, /Likely mislabeled training images/);
+    assert.equal(result.outcome.labelIssues?.method, "cufit");
+    assert.ok(
+      lines.some((l) => /^likely mislabeled \(cufit\): \d+ flagged/.test(l)),
+    );
+    // 6. The estimate came first, the table names every method.
     assert.match(lines.find((l) => l.startsWith("estimate:")) ?? "", /s \(/);
     assert.match(result.table, /Linear probing[\s\S]*Rein[\s\S]*CUFIT/);
-    // 6. Each run records the train:<method> argv that resolves to its
+    // 7. Each run records the train:<method> argv that resolves to its
     //    config, so `deno task rerun` repeats it exactly.
     for (const m of ["linear", "rein", "cufit"] as const) {
       const rec = JSON.parse(
@@ -157,14 +164,14 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
         plan.argv.join(" "),
       );
     }
-    // 7. Every per-epoch line is in the run folder, none on the console.
+    // 8. Every per-epoch line is in the run folder, none on the console.
     const log = await Deno.readTextFile(
       join(out, "runs", "cufit", "train.log"),
     );
     assert.equal(log.match(/^EPOCH /gm)?.length, 2);
     assert.ok(!lines.some((l) => l.startsWith("EPOCH")));
     assert.equal(lines.filter((l) => l.startsWith("CUFIT ")).length, 1);
-    // 8. Other noise into the same folder: refused without force.
+    // 9. Other noise into the same folder: refused without force.
     await assert.rejects(
       () =>
         runDemo({
@@ -181,7 +188,7 @@ Deno.test("runDemo() trains the three methods on the same noisy labels and write
         }),
       /holds a demo of tinydemo at noise 0.4, not tinydemo at 0.2: pass --force to replace it, or choose another --out/,
     );
-    // 9. The same settings again replace the first one's runs.
+    // 10. The same settings again replace the first one's runs.
     await runDemo({
       out,
       data: conf,

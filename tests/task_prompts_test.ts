@@ -54,6 +54,7 @@ const CASES: Record<string, { args: string[]; expect: RegExp }> = {
     expect: /backend: [\s\S]*predict: /,
   },
   rerun: { args: [MISSING], expect: /rerun: / },
+  "label-issues": { args: ["--run", MISSING], expect: /label-issues: / },
   "fetch:medmnist": { args: ["nosuchflag"], expect: /fetch:medmnist: / },
   "fetch:weights": { args: ["nosuchmodel"], expect: /fetch:weights: / },
   "prepare:ham10000": { args: [], expect: /prepare:ham10000: / },

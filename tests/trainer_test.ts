@@ -6,6 +6,8 @@ import {
   resolveConfig,
   type TrainOverrides,
 } from "../lib/train/config.ts";
+import { SelectionHistory } from "../lib/label_issues/history.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { trainTask } from "../lib/train/task.ts";
 import { NonFiniteLossError, train } from "../lib/train/trainer.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
@@ -134,6 +136,7 @@ for (const method of ["linear", "rein", "cufit"] as const) {
         "last.json",
         "last.safetensors",
         "metrics.jsonl",
+        "train_probabilities.safetensors",
       ]);
       const metrics = Deno.readTextFileSync(`${run}/metrics.jsonl`).trim()
         .split("\n").map((l) => JSON.parse(l));
@@ -534,7 +537,29 @@ Deno.test("train:cufit killed with SIGKILL again and again, resumed each time, e
         "last.json",
         "last.safetensors",
         "metrics.jsonl",
+        "train_probabilities.safetensors",
       ],
+    );
+    // The label-issue record survives too: every epoch's selection bits, and
+    // the final training-set probabilities.
+    const history = async (name: string) =>
+      SelectionHistory.fromState(
+        ((await loadCheckpoint(`${dir}/runs/${name}`, "last"))
+          .metrics as Record<string, unknown>).selectionHistory,
+        name,
+        { samples: 24, modules: ["lpm", "iam"] },
+      );
+    const killed = await history("killed");
+    assert.equal(killed.epochs, 6);
+    for (let e = 0; e < 6; e++) {
+      for (let i = 0; i < 24; i++) assert.ok(killed.seen(e, i));
+    }
+    assert.deepEqual(killed.toState(), (await history("full")).toState());
+    assert.deepEqual(
+      await Deno.readFile(
+        `${run}/train_probabilities.safetensors`,
+      ),
+      await Deno.readFile(`${dir}/runs/full/train_probabilities.safetensors`),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -37,6 +37,7 @@ import {
 } from "../train/trainer.ts";
 import { Dinov2 } from "../models/dinov2.ts";
 import { loadDinov2Weights } from "../weights/dinov2_weights.ts";
+import { demoLabelIssues } from "../label_issues/demo_section.ts";
 import { estimateRuns, type MethodEstimate } from "./estimate.ts";
 import { REPORT_ORDER, writeReport } from "./report.ts";
 import {
@@ -470,6 +471,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     weightsNote: meta.pretext ? `pre-trained on ${meta.pretext}` : null,
     methods: outcomes,
   };
+  // The training images the run most strongly rejects (CUFIT's run if there is one).
+  const issuesRun = outcomes.find((m) => m.method === "cufit") ?? outcomes[0];
+  outcome.labelIssues = await demoLabelIssues(issuesRun.runDir);
+  log(`likely mislabeled (${issuesRun.method}): ${outcome.labelIssues.line}`);
   const files = await writeReport(out, outcome, { png: o.png });
   // The report's own writing time belongs to the total as well.
   outcome.seconds = (performance.now() - started) / 1000;

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { renderDemoLabelIssues } from "../label_issues/demo_section.ts";
 import type { Method } from "../train/learner.ts";
 import { milestones } from "../train/config.ts";
 import { lastEpochsLabel } from "../train/metrics.ts";
@@ -190,6 +191,14 @@ ${
         "CUFIT's selection per epoch",
         `<p>LPM (the linear probe) selects the samples that train IAM (the first Rein adapter); IAM selects those that train LAM (the second adapter, which predicts).</p>
 <figure>${plots.get("selection")}</figure>`,
+      )
+      : ""
+  }
+${
+    outcome.labelIssues
+      ? section(
+        "Likely mislabeled training images",
+        renderDemoLabelIssues(outcome.labelIssues),
       )
       : ""
   }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { DemoLabelIssues } from "../label_issues/demo_section.ts";
 import type { TrainConfig } from "../train/config.ts";
 import type { Method } from "../train/learner.ts";
 import {
@@ -52,6 +53,8 @@ export interface DemoOutcome {
   /** The weights' own description (pre-training recipe), if they carry one. */
   weightsNote: string | null;
   methods: MethodOutcome[];
+  /** The "likely mislabeled" section (lib/label_issues/demo_section.ts), when made. */
+  labelIssues?: DemoLabelIssues;
 }
 
 /** A selecting module's final precision and recall (`null` for 0/0). */

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type BackendInfo, initBackend } from "../backend/backend.ts";
 import { tf } from "../backend/tf.ts";
 import { adapterLine } from "../backend/webgpu/adapter.ts";
@@ -24,7 +26,11 @@ import { RandomState } from "../noise/random_state.ts";
 import { loadDinov2Weights } from "../weights/dinov2_weights.ts";
 import type { HostTensor } from "../weights/host_tensor.ts";
 import { readSafetensors } from "../weights/safetensors.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  loadCheckpoint,
+  saveCheckpoint,
+  type StateValue,
+} from "./checkpoint.ts";
 import { lrAt, type TrainConfig } from "./config.ts";
 import {
   labelListFile,
@@ -57,7 +63,13 @@ import {
 } from "./run_dir.ts";
 import { acquireRunLock, removeStaleTemps, type RunLock } from "./run_lock.ts";
 import { withPath } from "../io/atomic.ts";
-import { SelectionAccumulator } from "./selection.ts";
+import { agreementMask, SelectionAccumulator } from "./selection.ts";
+import { RECORDED_MODULES, SelectionHistory } from "../label_issues/history.ts";
+import {
+  collectTrainProbabilities,
+  TRAIN_PROBABILITIES_FILE,
+  writeTrainProbabilities,
+} from "../label_issues/train_probabilities.ts";
 
 /** Raised when a loss turns NaN or infinite; the last good checkpoint is kept. */
 export class NonFiniteLossError extends Error {
@@ -412,6 +424,45 @@ export function makeLoaders(
 }
 
 /**
+ * The label-issue ranking's input (lib/label_issues/train_probabilities.ts):
+ * every module's probabilities on the un-augmented training set, in dataset
+ * order, written into the run folder.
+ */
+async function keepTrainProbabilities(
+  learner: Learner,
+  runDir: string,
+  o: {
+    config: TrainConfig;
+    sets: { train: Dataset; test: Dataset; noisy: NoisyLabels };
+    cache: FeatureCache | null;
+    prefetch?: number;
+  },
+): Promise<void> {
+  const { config, sets, cache } = o;
+  const plain = cache ? null : makeLoaders(
+    { ...config, augment: false, shuffle: false },
+    sets.train,
+    sets.test,
+    sets.noisy,
+    { prefetch: o.prefetch },
+  ).trainLoader;
+  const probs = await collectTrainProbabilities(
+    plain ? imageBatches(plain, 0) : featureBatches(
+      cache!,
+      Int32Array.from(cache!.labels, (_, i) => i),
+      256,
+    ),
+    (x) => plain ? learner.predict(x) : learner.predictFromFeatures(x),
+    {
+      labels: sets.noisy.noisy,
+      classes: config.dataset.numClasses,
+      epoch: config.epochs - 1,
+    },
+  );
+  await writeTrainProbabilities(runDir, probs);
+}
+
+/**
  * Trains a method as `config` says, writing the run folder
  * (`config.json`, `metrics.jsonl`, `best`/`last` checkpoints, `avgacc.txt`).
  */
@@ -484,6 +535,9 @@ export async function train(
     unstarted = true;
     let metrics: EpochMetrics[] = [];
     let startEpoch = 0;
+    // Per epoch and sample: did LPM/IAM (or the one module) agree with the label.
+    const recorded = RECORDED_MODULES[config.method];
+    let history = new SelectionHistory(trainSet.length, recorded);
     if (config.resume) {
       const ckpt = await loadCheckpoint(runDir, "last").catch((e) => {
         if (e instanceof Deno.errors.NotFound) return null;
@@ -502,11 +556,22 @@ export async function train(
           lrAt(ckpt.epoch + 1, config),
         );
         startEpoch = ckpt.epoch + 1;
+        // The selection history rides in the checkpoint's metrics, beside the
+        // epoch's record (which alone goes back to metrics.jsonl).
+        const { selectionHistory: saved, ...epochRecord } = (ckpt.metrics ??
+          {}) as Record<string, unknown>;
+        if (saved !== undefined) {
+          history = SelectionHistory.fromState(saved, `${runDir}/last`, {
+            samples: trainSet.length,
+            modules: recorded,
+          });
+          history.truncate(startEpoch);
+        }
         // The checkpoint is the truth: metrics.jsonl and avgacc.txt follow it.
         metrics = await reconcileMetrics(
           runDir,
           ckpt.epoch,
-          ckpt.metrics as unknown as EpochMetrics,
+          epochRecord as unknown as EpochMetrics,
         );
         await writeAvgAcc(runDir, metrics.map((r) => r.testAcc));
         unstarted = metrics.length === 0;
@@ -616,6 +681,15 @@ export async function train(
         const isNoisy = new Uint8Array(batch.size);
         batch.indices.forEach((idx, i) => (isNoisy[i] = noisy.isNoisy[idx]));
         for (const m of selectors) selection[m].add(out.masks[m]!, isNoisy);
+        history.record(
+          epoch,
+          batch.indices,
+          Object.fromEntries(recorded.map((m) => [
+            m,
+            out.masks[m] ??
+              agreementMask(argmaxRows(out.logits[m]!, k), batch.labels),
+          ])),
+        );
         seen += batch.size;
         batchIndex++;
         bar?.tick(1, `loss ${loss.toFixed(4)}`);
@@ -664,7 +738,11 @@ export async function train(
         epoch,
         // Shuffling and augmentation are functions of (seed, epoch): no generator state to keep.
         rngState: { seed: config.seed },
-        metrics: record as unknown as Record<string, number>,
+        // The selection history rides in the checkpoint it belongs to.
+        metrics: {
+          ...(record as unknown as Record<string, number>),
+          selectionHistory: history.toState() as unknown as StateValue,
+        },
       };
       if (isBest) await saveCheckpoint(runDir, "best", checkpoint);
       await saveCheckpoint(runDir, "last", checkpoint);
@@ -687,6 +765,18 @@ export async function train(
       }
       options.onEpoch?.(record);
       epochsRun++;
+    }
+    // A finished run keeps its final modules' probabilities on the training set.
+    if (
+      metrics.length === config.epochs &&
+      (epochsRun > 0 || !existsSync(join(runDir, TRAIN_PROBABILITIES_FILE)))
+    ) {
+      await keepTrainProbabilities(learner, runDir, {
+        config,
+        sets: { train: trainSet, test: testSet, noisy },
+        cache: trainCache,
+        prefetch: options.prefetch,
+      });
     }
     const best = bestEpoch(metrics);
     const last10 = lastEpochsMean(metrics.map((r) => r.testAcc));
