@@ -614,7 +614,10 @@ Deno.test("the demo report's likely-mislabeled section: 16 inline thumbnails and
         confusion: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
         runDir,
         seconds: 1,
-        config: { method: "linear" } as TrainConfig,
+        // The tiny run's own resolved config, as the demo passes it.
+        config: JSON.parse(
+          await Deno.readTextFile(join(runDir, "config.json")),
+        ).config as TrainConfig,
       }],
       labelIssues: li,
     };
