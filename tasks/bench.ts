@@ -78,6 +78,10 @@ export async function main(args: string[]): Promise<number> {
       new Option("--threads <n>", "CPU threads of the native kernels")
         .argParser(intArg("--threads")),
     )
+    .option(
+      "--profile",
+      "profile one more step: time per kernel, serial fraction (stderr)",
+    )
     .option("--json", "print the result as one JSON line last")
     .addOption(hidden("--dim <n>", "token width"))
     .addOption(hidden("--depth <n>", "blocks"))
@@ -88,9 +92,6 @@ export async function main(args: string[]): Promise<number> {
     .addOption(hidden("--seed <n>", "seed"))
     .addOption(
       new Option("--report", "print the whole report as JSON").hideHelp(),
-    )
-    .addOption(
-      new Option("--profile", "time each kernel over one more step").hideHelp(),
     );
   if (!parseCommand(program, args)) return 0;
   const opts = program.opts<
@@ -108,9 +109,22 @@ export async function main(args: string[]): Promise<number> {
     log: (line) => console.error(line),
   });
   const r = report.result;
+  if (report.profile) {
+    const { profileTable } = await import("../lib/bench/step_profile.ts");
+    const p = report.profile;
+    console.error(
+      `profile (${report.threads} OpenBLAS threads), serial fraction ${
+        p.serialFraction.toFixed(3)
+      }:\n${profileTable(p)}`,
+    );
+  }
   if (full) {
     console.log(JSON.stringify(report));
   } else if (json) {
+    // bench:all reads it from the line before the result.
+    if (report.profile) {
+      console.log(JSON.stringify({ profile: report.profile }));
+    }
     console.log(JSON.stringify(r));
   } else {
     console.log(

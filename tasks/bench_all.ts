@@ -1,9 +1,13 @@
 /**
  * `deno task bench:all [--methods linear,rein,cufit] [--configs best,wasm]
- * [--steps 5] [--repeat 3] [--wasm-steps 2] [--wasm-repeat 1] [--out BENCHMARKS.md]`:
- * runs `tasks/bench.ts --json` as a subprocess for every method and
- * configuration (runs interleaved, so that load on a shared machine spreads
- * over all of them), then rewrites the table file atomically.
+ * [--img 112,224] [--threads 1,N] [--torch PYTHON] [--profile] [--steps 5]
+ * [--repeat 3] [--wasm-steps 2] [--wasm-repeat 1] [--out BENCHMARKS.md]`:
+ * runs `tasks/bench.ts --json` as a subprocess for every method, image size,
+ * thread count and configuration, and with `--torch` the PyTorch version of
+ * the same steps (`lib/bench/torch_bench.py`) beside them (runs interleaved,
+ * so that load on a shared machine spreads over all of them), then rewrites
+ * the table file atomically. `--profile` profiles one more cufit step at the
+ * largest size for each thread count (`bench --profile`).
  *
  * Configurations: `best` (`--backend auto`), `avx512` (the same with
  * `OPENBLAS_CORETYPE=SkylakeX`: only on CPUs with AVX-512), `wasm`
@@ -15,14 +19,24 @@
 import { Command, Option } from "commander";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
-import { type BenchRow, renderBenchmarks } from "../lib/bench/benchmarks_md.ts";
+import {
+  type BenchRow,
+  type ProfileEntry,
+  renderBenchmarks,
+} from "../lib/bench/benchmarks_md.ts";
 import { describeMachine } from "../lib/bench/machine.ts";
+import type { StepProfile } from "../lib/bench/step_profile.ts";
 import {
   BENCH_METHODS,
   type BenchResult,
   parseBenchResult,
 } from "../lib/bench/train_bench.ts";
 import { parseCommand, runTask } from "./_cli.ts";
+
+/** The PyTorch version of the training steps. */
+const TORCH_BENCH = fromFileUrl(
+  new URL("../lib/bench/torch_bench.py", import.meta.url),
+);
 
 /** The permissions `deno task bench` runs with (from the repository root). */
 export const BENCH_PERMISSIONS = ["--allow-read=.", "--allow-ffi"];
@@ -76,6 +90,13 @@ function count(flag: string) {
   };
 }
 
+function counts(flag: string) {
+  const one = count(flag);
+  return (value: string): number[] => [
+    ...new Set(value.split(",").map((v) => one(v))),
+  ];
+}
+
 /** `arg` as a shell word (quoted when it holds anything but safe characters). */
 function quote(arg: string): string {
   return /^[\w.,:=\/+-]+$/.test(arg)
@@ -83,13 +104,29 @@ function quote(arg: string): string {
     : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
-/** Runs one bench subprocess and returns its contract line. */
+/** What one bench subprocess printed: its contract line, and a profile if asked. */
+export interface BenchOutput {
+  result: BenchResult;
+  profile?: StepProfile;
+}
+
+/**
+ * Runs one bench subprocess (`deno task bench`, or with `python` the
+ * PyTorch script) and returns its contract line.
+ */
 export async function runBenchProcess(
   args: string[],
-  options: { timeoutS?: number; env?: Record<string, string> } = {},
-): Promise<BenchResult> {
-  const full = ["run", ...BENCH_PERMISSIONS, BENCH, ...args, "--json"];
-  const child = new Deno.Command("deno", {
+  options: {
+    timeoutS?: number;
+    env?: Record<string, string>;
+    python?: string;
+  } = {},
+): Promise<BenchOutput> {
+  const command = options.python ?? "deno";
+  const full = options.python === undefined
+    ? ["run", ...BENCH_PERMISSIONS, BENCH, ...args, "--json"]
+    : [TORCH_BENCH, ...args];
+  const child = new Deno.Command(command, {
     args: full,
     cwd: ROOT,
     env: options.env,
@@ -103,12 +140,42 @@ export async function runBenchProcess(
     const err = new TextDecoder().decode(out.stderr).trim().split("\n")
       .slice(-5).join("\n  ");
     throw new Error(
-      `Bench run "deno ${full.join(" ")}" failed (${
+      `Bench run "${command} ${full.join(" ")}" failed (${
         out.signal ? `signal ${out.signal}` : `exit ${out.code}`
       }):\n  ${err}`,
     );
   }
-  return parseBenchResult(stdout);
+  const lines = stdout.trim().split("\n");
+  const before = lines.at(-2)?.trim() ?? "";
+  const profile = before.startsWith('{"profile":')
+    ? (JSON.parse(before) as { profile: StepProfile }).profile
+    : undefined;
+  return { result: parseBenchResult(stdout), profile };
+}
+
+/**
+ * Throws a one-line error unless `python` runs and imports torch; returns
+ * `torch VERSION`.
+ */
+export async function checkTorch(python: string): Promise<string> {
+  const hint =
+    `install PyTorch (Debian: apt-get install python3-torch libopenblas0-pthread) or name an interpreter that has it, e.g. --torch /usr/bin/python3`;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(python, {
+      args: ["-c", "import torch; print(torch.__version__)"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    throw new Error(
+      `--torch ${python}: cannot run it (${(err as Error).message}); ${hint}`,
+    );
+  }
+  if (!out.success) {
+    throw new Error(`--torch ${python}: it cannot import torch; ${hint}`);
+  }
+  return `torch ${new TextDecoder().decode(out.stdout).trim()}`;
 }
 
 /**
@@ -170,8 +237,22 @@ export async function main(args: string[]): Promise<number> {
         .argParser(count("--wasm-repeat")).default(1),
     )
     .addOption(
-      new Option("--img <px>", "square input side").argParser(count("--img"))
-        .default(112),
+      new Option("--img <list>", "square input sides, comma-separated")
+        .argParser(counts("--img")).default([112, 224]),
+    )
+    .addOption(
+      new Option(
+        "--threads <list>",
+        "CPU thread counts, comma-separated (default: 1 and every core)",
+      ).argParser(counts("--threads")),
+    )
+    .option(
+      "--torch <python>",
+      "also run the PyTorch version of the steps with this interpreter",
+    )
+    .option(
+      "--profile",
+      "profile one more cufit step at the largest size, per thread count",
     )
     .addOption(
       new Option("--batch <n>", "images per step").argParser(count("--batch"))
@@ -192,58 +273,108 @@ export async function main(args: string[]): Promise<number> {
     repeat: number;
     wasmSteps: number;
     wasmRepeat: number;
-    img: number;
+    img: number[];
+    threads?: number[];
+    torch?: string;
+    profile?: boolean;
     batch: number;
     out: string;
     benchArgs?: string;
   }>();
   const extra = opts.benchArgs?.split(" ").filter((a) => a) ?? [];
+  const cores = navigator.hardwareConcurrency ?? 1;
+  const threads = opts.threads ?? [...new Set([1, cores])];
+  const torchVersion = opts.torch === undefined
+    ? undefined
+    : await checkTorch(opts.torch);
 
-  const plan = opts.configs.map((name) => ({
-    name,
-    steps: name === "wasm" ? opts.wasmSteps : opts.steps,
-    repeat: name === "wasm" ? opts.wasmRepeat : opts.repeat,
-    runs: [] as BenchResult[],
-  }));
+  // One plan entry per configuration and thread count; tfjs's own wasm
+  // kernels use one thread whatever the count, so that config runs once.
+  const plan: (BenchRow & { name: string; repeat: number })[] = [];
+  for (const t of threads) {
+    for (const name of opts.configs) {
+      if (name === "wasm" && t !== Math.min(...threads)) continue;
+      plan.push({
+        name,
+        config: CONFIGS[name].label,
+        threads: name === "wasm" ? 1 : t,
+        steps: name === "wasm" ? opts.wasmSteps : opts.steps,
+        repeat: name === "wasm" ? opts.wasmRepeat : opts.repeat,
+        runs: [],
+      });
+    }
+    if (opts.torch !== undefined) {
+      plan.push({
+        name: "torch",
+        config: "PyTorch",
+        threads: t,
+        torch: true,
+        steps: opts.steps,
+        repeat: opts.repeat,
+        runs: [],
+      });
+    }
+  }
+  const profiles: ProfileEntry[] = [];
+  const biggest = Math.max(...opts.img);
   const rounds = Math.max(...plan.map((p) => p.repeat));
   for (let round = 0; round < rounds; round++) {
     for (const method of opts.methods) {
-      for (const p of plan) {
-        if (round >= p.repeat) continue;
-        const args = [
-          "--method",
-          method,
-          "--img",
-          String(opts.img),
-          "--batch",
-          String(opts.batch),
-          "--steps",
-          String(p.steps),
-          ...CONFIGS[p.name].args,
-          ...extra,
-        ];
-        console.error(
-          `run ${round + 1}/${p.repeat}: ${method}, ${CONFIGS[p.name].label}`,
-        );
-        const r = await runBenchProcess(args, { env: CONFIGS[p.name].env });
-        console.error(
-          `  ${r.images_per_s} images/s, peak RSS ${r.peak_rss_mb} MB (${r.backend})`,
-        );
-        p.runs.push(r);
+      for (const img of opts.img) {
+        for (const p of plan) {
+          if (round >= p.repeat) continue;
+          const profile = opts.profile === true && round === 0 &&
+            p.name === "best" && method === "cufit" && img === biggest;
+          const args = [
+            "--method",
+            method,
+            "--img",
+            String(img),
+            "--batch",
+            String(opts.batch),
+            "--steps",
+            String(p.steps),
+            "--threads",
+            String(p.threads),
+            ...(p.torch ? [] : CONFIGS[p.name].args),
+            ...(profile ? ["--profile"] : []),
+            ...extra,
+          ];
+          console.error(
+            `run ${
+              round + 1
+            }/${p.repeat}: ${method}, ${img} px, ${p.config}, ${p.threads} thread(s)`,
+          );
+          const { result: r, profile: prof } = await runBenchProcess(args, {
+            env: p.torch ? undefined : CONFIGS[p.name].env,
+            python: p.torch ? opts.torch : undefined,
+          });
+          console.error(
+            `  ${r.images_per_s} images/s, peak RSS ${r.peak_rss_mb} MB (${r.backend})`,
+          );
+          p.runs.push(r);
+          if (prof !== undefined) {
+            profiles.push({
+              method,
+              img,
+              batch: opts.batch,
+              threads: p.threads,
+              profile: prof,
+            });
+          }
+        }
       }
     }
   }
   const { tf } = await import("../lib/backend/tf.ts");
-  const rows: BenchRow[] = plan.map((p) => ({
-    config: CONFIGS[p.name].label,
-    steps: p.steps,
-    runs: p.runs,
-  }));
-  const text = renderBenchmarks(rows, {
+  const text = renderBenchmarks(plan, {
     ...describeMachine(tf.version.tfjs),
     date: new Date().toISOString().slice(0, 10),
     command: ["deno task bench:all", ...args.map(quote)].join(" "),
-  });
+    torch: torchVersion === undefined
+      ? undefined
+      : `${torchVersion} (${opts.torch}), threads as in the table (OpenBLAS and OpenMP)`,
+  }, { profiles: profiles.sort((a, b) => a.threads - b.threads) });
   await writeFileAtomic(opts.out, await formatMarkdown(text));
   console.error(`wrote ${opts.out}`);
   return 0;

@@ -135,19 +135,41 @@ Deno.test("median() of odd and even lists", () => {
   assert.throws(() => median([]), /empty/);
 });
 
-Deno.test("renderBenchmarks() puts medians beside the reference and every run in brackets", () => {
-  const run = (method: "rein" | "cufit", ips: number, rss: number) => ({
-    method,
-    img: 112,
-    batch: 16,
-    backend: "wasm+openblas",
-    images_per_s: ips,
-    peak_rss_mb: rss,
-  });
+const MACHINE = {
+  date: "2026-01-02",
+  cpu: "Test CPU",
+  cores: 2,
+  memoryGb: 8,
+  os: "linux",
+  deno: "2.9.0",
+  v8: "1",
+  typescript: "5",
+  tfjs: "4.22.0",
+  openblas: "OpenBLAS 0.3.21",
+  command: "deno task bench:all",
+};
+
+const run = (
+  method: "rein" | "cufit",
+  ips: number,
+  rss: number,
+  img = 112,
+  backend = "wasm+openblas",
+) => ({
+  method,
+  img,
+  batch: 16,
+  backend,
+  images_per_s: ips,
+  peak_rss_mb: rss,
+});
+
+Deno.test("renderBenchmarks() puts medians and every run in brackets, with no ratio without PyTorch runs", () => {
   const text = renderBenchmarks(
     [{
       config: "best",
       steps: 5,
+      threads: 2,
       runs: [
         run("rein", 8, 900),
         run("rein", 10, 1000),
@@ -155,32 +177,68 @@ Deno.test("renderBenchmarks() puts medians beside the reference and every run in
         run("cufit", 3.8, 1040),
       ],
     }],
-    {
-      date: "2026-01-02",
-      cpu: "Test CPU",
-      cores: 2,
-      memoryGb: 8,
-      os: "linux",
-      deno: "2.9.0",
-      v8: "1",
-      typescript: "5",
-      tfjs: "4.22.0",
-      openblas: "OpenBLAS 0.3.21",
-      command: "deno task bench:all",
-    },
+    MACHINE,
   );
   assert.match(
     text,
-    /\| rein \| best \(5 x 3\) \| wasm\+openblas \| 9\.00 \(8\.00, 10\.00, 9\.00\) \| 2\.14 \| 950 \| n\/a \|/,
+    /\| rein \| 112 \| 2 \| best \(5 x 3\) \| wasm\+openblas \| 9\.00 \(8\.00, 10\.00, 9\.00\) \| n\/a \| 950 \| n\/a \|/,
   );
-  assert.match(
-    text,
-    /\| cufit \| best \(5 x 1\) \| .* \| 3\.80 \(3\.80\) \| 2\.00 \| 1040 \| 0\.80 \|/,
-  );
-  assert.match(text, /\| cufit \| reference \| PyTorch 1\.13 \| 1\.8-2\.0 \|/);
   assert.doesNotMatch(text, /\| linear \|/);
+  assert.doesNotMatch(text, /PyTorch 1\.13 \|/);
+  assert.match(text, /No PyTorch runs are in this file/);
   assert.match(text, /Machine: Test CPU, 2 cores, 8 GB memory/);
-  assert.match(text, /16 images of 112 x 112 px a step/);
+  assert.match(text, /batches of 16 images of 112 x 112 px/);
+});
+
+Deno.test("renderBenchmarks() divides by the PyTorch row of the same method, size and threads", () => {
+  const text = renderBenchmarks(
+    [
+      {
+        config: "best",
+        steps: 2,
+        threads: 1,
+        runs: [run("cufit", 2, 1000, 224), run("cufit", 9, 500, 112)],
+      },
+      {
+        config: "PyTorch",
+        steps: 2,
+        threads: 1,
+        torch: true,
+        runs: [
+          run("cufit", 1, 4000, 224, "torch 1.13"),
+          run("cufit", 3, 1000, 112, "torch 1.13"),
+        ],
+      },
+      {
+        config: "best",
+        steps: 2,
+        threads: 2,
+        runs: [run("cufit", 4, 1000, 224)],
+      },
+    ],
+    { ...MACHINE, torch: "torch 1.13 (python3)" },
+  );
+  assert.match(
+    text,
+    /\| cufit \| 224 \| 1 \| best \(2 x 1\) \| wasm\+openblas \| 2\.00 \(2\.00\) \| 2\.00 \| 1000 \| 0\.25 \|/,
+  );
+  assert.match(
+    text,
+    /\| cufit \| 112 \| 1 \| best \(2 x 1\) \| .* \| 3\.00 \| 500 \| 0\.50 \|/,
+  );
+  assert.match(
+    text,
+    /\| cufit \| 224 \| 1 \| PyTorch \(2 x 1\) \| torch 1\.13 \| 1\.00 \(1\.00\) \| 1\.00 \|/,
+  );
+  // No PyTorch run at 2 threads: no ratio.
+  assert.match(
+    text,
+    /\| cufit \| 224 \| 2 \| best \(2 x 1\) \| .* \| n\/a \| 1000 \| n\/a \|/,
+  );
+  assert.match(text, /PyTorch: torch 1\.13 \(python3\)/);
+  // Hours per epoch at 224 px and 2 threads: HAM10000's 10015 images at 4 images/s.
+  assert.match(text, /## Hours per epoch at 224 px, 2 threads/);
+  assert.match(text, /\| cufit \| best \| 0\.70 \| 0\.20 \| 0\.83 \| 0\.90 \|/);
 });
 
 Deno.test("bench:all rewrites the table file through a temporary file", async () => {
@@ -197,17 +255,22 @@ Deno.test("bench:all rewrites the table file through a temporary file", async ()
       "1",
       "--steps",
       "1",
+      "--img",
+      "28",
+      "--batch",
+      "2",
+      "--threads",
+      "1",
       "--out",
       out,
       "--bench-args",
-      TINY.filter((_, i, a) => a[i] !== "--steps" && a[i - 1] !== "--steps")
-        .join(" "),
+      TINY.slice(0, 6).join(" "),
     ]);
     assert.equal(code, 0);
     const text = await Deno.readTextFile(out);
     assert.match(text, /^# Benchmarks/);
-    assert.match(text, /\| linear +\| best \(1 x 1\) +\|/);
-    assert.match(text, /\| rein +\| best \(1 x 1\) +\|/);
+    assert.match(text, /\| linear +\| 28 +\| 1 +\| best \(1 x 1\) +\|/);
+    assert.match(text, /\| rein +\| 28 +\| 1 +\| best \(1 x 1\) +\|/);
     assert.match(text, /2 images of 28 x 28 px/);
     const check = await new Deno.Command("deno", {
       args: ["fmt", "--check", out],

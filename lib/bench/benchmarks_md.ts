@@ -1,30 +1,48 @@
 /**
- * `BENCHMARKS.md`: the figures of `deno task bench:all` as a Markdown table,
- * with the machine, the versions, the date and the reference's figures.
+ * `BENCHMARKS.md`: the figures of `deno task bench:all` as Markdown tables,
+ * with the machine, the versions and the date.
+ *
+ * Ratios compare only figures measured in the same run on the same machine:
+ * each row of ours against the PyTorch row (`lib/bench/torch_bench.py`) of
+ * the same method, image size and thread count. Without PyTorch runs the
+ * ratio cells say `n/a`; no figure from another machine is quoted.
  *
  * @module
  */
 import type { MachineInfo } from "./machine.ts";
+import type { StepProfile } from "./step_profile.ts";
+import { profileTable } from "./step_profile.ts";
 import type { BenchResult } from "./train_bench.ts";
 
-/** The published PyTorch code on this machine kind (from the "CPU speed" issue). */
-export const REFERENCE_FIGURES = {
-  setup:
-    "published PyTorch code, torch 1.13 with OpenBLAS, 2 threads, ViT-S/14, 112 px, batch 16, 2-core machine",
-  imagesPerS: { linear: 11.8, rein: 4.2, cufit: 1.9 },
-  /** `cufit` is quoted as 1.8-2.0 images/s; the table compares with the middle. */
-  imagesPerSNote: { cufit: "1.8-2.0" } as Record<string, string>,
-  peakRssMb: { cufit: 1300 } as Record<string, number>,
-} as const;
+/** Training images per epoch of each dataset (REFERENCE.md). */
+export const TRAIN_IMAGES: Record<string, number> = {
+  HAM10000: 10015,
+  "APTOS-2019": 2930,
+  BloodMNIST: 11959,
+  OrganCMNIST: 12975,
+};
 
-/** One configuration's repeated runs of one method. */
+/** One configuration's repeated runs (any methods and image sizes). */
 export interface BenchRow {
   /** Configuration label, e.g. `best` or `wasm only`. */
   config: string;
   /** Timed steps of each run (after one warm-up step). */
   steps: number;
-  /** Every run's contract line (same method, img, batch, backend). */
+  /** CPU threads of the run (OpenBLAS, or PyTorch's intra-op threads). */
+  threads: number;
+  /** True for the PyTorch runs the others are compared with. */
+  torch?: boolean;
+  /** Every run's contract line. */
   runs: BenchResult[];
+}
+
+/** A profile of one step at a thread count. */
+export interface ProfileEntry {
+  method: string;
+  img: number;
+  batch: number;
+  threads: number;
+  profile: StepProfile;
 }
 
 /** What the header of the file says about where the figures come from. */
@@ -33,6 +51,8 @@ export interface BenchMachine extends MachineInfo {
   date: string;
   /** The command that produced the file. */
   command: string;
+  /** PyTorch's version and threads, when PyTorch runs are in the file. */
+  torch?: string;
 }
 
 /** Median of a non-empty list (mean of the middle two for even lengths). */
@@ -51,19 +71,33 @@ function tableRow(cells: (string | number)[]): string {
   return `| ${cells.join(" | ")} |`;
 }
 
+const METHODS = ["linear", "rein", "cufit"] as const;
+
+/** Median images/s and RSS of `row`'s runs of one method and size, if any. */
+function cell(row: BenchRow, method: string, img: number) {
+  const runs = row.runs.filter((r) => r.method === method && r.img === img);
+  if (runs.length === 0) return undefined;
+  return {
+    runs,
+    ips: median(runs.map((r) => r.images_per_s)),
+    rss: median(runs.map((r) => r.peak_rss_mb)),
+  };
+}
+
 /** The whole `BENCHMARKS.md` text. */
 export function renderBenchmarks(
   rows: BenchRow[],
   machine: BenchMachine,
+  options: { profiles?: ProfileEntry[] } = {},
 ): string {
-  const ref = REFERENCE_FIGURES;
   const runs = rows.flatMap((r) => r.runs);
-  const sizes = [
-    ...new Set(runs.map((r) => `${r.batch} images of ${r.img} x ${r.img} px`)),
-  ].join(" or ") || "no runs";
+  const sizes = [...new Set(runs.map((r) => r.img))].sort((a, b) => a - b);
+  const batches = [...new Set(runs.map((r) => r.batch))].join(" or ") ||
+    "no";
   const memory = machine.memoryGb === undefined
     ? ""
     : `, ${fixed(machine.memoryGb, 0)} GB memory`;
+  const hasTorch = rows.some((r) => r.torch);
   const lines: string[] = [
     "# Benchmarks",
     "",
@@ -71,73 +105,136 @@ export function renderBenchmarks(
     "",
     "Training throughput of `deno task bench`: the real training step",
     "(`Learner.step`) on a ViT-S/14-sized DINOv2 with random weights, Rein with",
-    `100 tokens a layer, 7 classes, ${sizes} a step.`,
+    `100 tokens a layer, 7 classes, batches of ${batches} images of ${
+      sizes.map((s) => `${s} x ${s}`).join(" and ") || "no"
+    } px.`,
     "Each run is one warm-up step and then the timed steps (`steps x runs` in",
     "the configuration column). Figures are medians of the runs, every run in",
     "brackets; peak RSS is the kernel's maximum resident set size",
-    "(`getrusage`). The machine may be shared with other work, so figures move",
-    "from run to run: compare rows of the same file.",
+    "(`getrusage`).",
+    hasTorch
+      ? "The PyTorch rows are `lib/bench/torch_bench.py`, a small PyTorch version of the same three training steps, run in the same invocation with its runs interleaved with ours; `x PyTorch` divides by the PyTorch row of the same method, size and threads."
+      : "No PyTorch runs are in this file (run with `--torch PYTHON`), so there are no ratios.",
+    "The machine may be shared with other work, so figures move from run to run: compare rows of the same file.",
     "",
     `- Date: ${machine.date}`,
     `- Machine: ${machine.cpu}, ${machine.cores} cores${memory}, ${machine.os}`,
     `- Versions: Deno ${machine.deno}, V8 ${machine.v8}, TypeScript ${machine.typescript}, TensorFlow.js ${machine.tfjs}`,
     `- OpenBLAS: ${machine.openblas}`,
+    ...(machine.torch ? [`- PyTorch: ${machine.torch}`] : []),
     `- Command: \`${machine.command}\``,
-    `- Reference: ${ref.setup}`,
     "",
     tableRow([
       "method",
+      "px",
+      "threads",
       "configuration",
       "backend",
       "images/s",
-      "x reference",
+      "x PyTorch",
       "peak RSS MB",
-      "x reference RSS",
+      "x PyTorch RSS",
     ]),
-    tableRow(Array(7).fill("---")),
+    tableRow(Array(9).fill("---")),
   ];
-  for (const method of ["linear", "rein", "cufit"] as const) {
-    const mine = rows.map((row) => ({
-      row,
-      runs: row.runs.filter((r) => r.method === method),
-    })).filter((m) => m.runs.length > 0);
-    if (mine.length === 0) continue;
-    const refIps = ref.imagesPerS[method];
-    const refRss = ref.peakRssMb[method];
-    lines.push(tableRow([
-      method,
-      "reference",
-      "PyTorch 1.13",
-      ref.imagesPerSNote[method] ?? refIps,
-      "1.00",
-      refRss ?? "n/a",
-      refRss ? "1.00" : "n/a",
-    ]));
-    for (const { row, runs: r } of mine) {
-      const ips = median(r.map((x) => x.images_per_s));
-      const rss = median(r.map((x) => x.peak_rss_mb));
-      const each = r.map((x) => fixed(x.images_per_s, 2)).join(", ");
-      lines.push(tableRow([
-        method,
-        `${row.config} (${row.steps} x ${r.length})`,
-        [...new Set(r.map((x) => x.backend))].join(", "),
-        `${fixed(ips, 2)} (${each})`,
-        fixed(ips / refIps, 2),
-        fixed(rss, 0),
-        refRss ? fixed(rss / refRss, 2) : "n/a",
-      ]));
+  for (const method of METHODS) {
+    for (const img of sizes) {
+      for (const row of rows) {
+        const c = cell(row, method, img);
+        if (c === undefined) continue;
+        const ref = row.torch ? undefined : rows
+          .filter((r) => r.torch && r.threads === row.threads)
+          .map((r) => cell(r, method, img)).find((x) => x !== undefined);
+        lines.push(tableRow([
+          method,
+          img,
+          row.threads,
+          `${row.config} (${row.steps} x ${c.runs.length})`,
+          [...new Set(c.runs.map((x) => x.backend))].join(", "),
+          `${fixed(c.ips, 2)} (${
+            c.runs.map((x) => fixed(x.images_per_s, 2)).join(", ")
+          })`,
+          row.torch ? "1.00" : ref ? fixed(c.ips / ref.ips, 2) : "n/a",
+          fixed(c.rss, 0),
+          row.torch ? "1.00" : ref ? fixed(c.rss / ref.rss, 2) : "n/a",
+        ]));
+      }
     }
   }
   lines.push(
     "",
     "Configurations: `best` is `--backend auto` (the wasm backend with OpenBLAS",
-    "matmul kernels when the library is installed); `best,",
-    "OPENBLAS_CORETYPE=SkylakeX` is the same with OpenBLAS forced onto its",
-    "AVX-512 kernels (OpenBLAS 0.3.21 does not know Zen 4/5 CPUs and picks its",
-    "AVX2 ones; never force them on a CPU without AVX-512); `wasm only` is",
+    "matmul kernels when the library is installed);",
+    "`best, OPENBLAS_CORETYPE=SkylakeX` is the same with OpenBLAS forced onto",
+    "its AVX-512 kernels (OpenBLAS 0.3.21 does not know Zen 4/5 CPUs and picks",
+    "its AVX2 ones; never force them on a CPU without AVX-512); `wasm only` is",
     "`--backend wasm --no-native` (tfjs's own WebAssembly kernels, what runs",
     "where OpenBLAS is missing); `cpu + OpenBLAS` is `--backend cpu`.",
     "",
+    ...hoursPerEpoch(rows),
+    ...profileSection(options.profiles ?? []),
   );
   return lines.join("\n");
+}
+
+/**
+ * Hours per training epoch of each dataset at the largest size measured and
+ * the most threads, from the median images/s of each configuration
+ * (training steps only; the per-epoch test pass comes on top).
+ */
+function hoursPerEpoch(rows: BenchRow[]): string[] {
+  const img = Math.max(...rows.flatMap((r) => r.runs.map((x) => x.img)));
+  const threads = Math.max(...rows.map((r) => r.threads));
+  if (!Number.isFinite(img)) return [];
+  const datasets = Object.keys(TRAIN_IMAGES);
+  const lines = [
+    `## Hours per epoch at ${img} px, ${threads} threads`,
+    "",
+    `Training images of each dataset divided by the images/s above (${img} px, ${threads} threads, training steps only):`,
+    "",
+    tableRow(["method", "configuration", ...datasets]),
+    tableRow(Array(2 + datasets.length).fill("---")),
+  ];
+  let any = false;
+  for (const method of METHODS) {
+    for (const row of rows.filter((r) => r.threads === threads)) {
+      const c = cell(row, method, img);
+      if (c === undefined) continue;
+      any = true;
+      lines.push(tableRow([
+        method,
+        row.config,
+        ...datasets.map((d) => fixed(TRAIN_IMAGES[d] / c.ips / 3600, 2)),
+      ]));
+    }
+  }
+  return any ? [...lines, ""] : [];
+}
+
+function profileSection(profiles: ProfileEntry[]): string[] {
+  if (profiles.length === 0) return [];
+  const lines = [
+    "## Where a step's time goes",
+    "",
+    "One more step of `deno task bench --profile` after the timed ones, under",
+    "`tf.profile`: wall time per kernel. `blas` kernels run on every OpenBLAS",
+    "thread; `serial` ones (softmax, the element-wise ops of GELU, LayerNorm",
+    "and Adam, reductions) and `copy` ones (transpose, slice, concat...) run on",
+    "one thread; `host` is the step's time outside any kernel. The serial",
+    "fraction s = (serial + copy + host) / step bounds the speed-up from t",
+    "threads at 1 / (s + (1 - s) / t).",
+    "",
+  ];
+  for (const p of profiles) {
+    const s = p.profile.serialFraction;
+    lines.push(
+      `### ${p.method}, ${p.batch} x ${p.img} px, ${p.threads} thread${
+        p.threads === 1 ? "" : "s"
+      }: serial fraction ${fixed(s, 2)}`,
+      "",
+      profileTable(p.profile),
+      "",
+    );
+  }
+  return lines;
 }

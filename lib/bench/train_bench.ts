@@ -9,6 +9,7 @@
 import { type BackendName, BACKENDS } from "../backend/backend.ts";
 import type { Method } from "../train/learner.ts";
 import { RssTracker } from "./peak_rss.ts";
+import type { StepProfile } from "./step_profile.ts";
 
 /** Methods accepted by {@linkcode benchTrainStep}. */
 export const BENCH_METHODS: readonly Method[] = ["linear", "rein", "cufit"];
@@ -45,6 +46,10 @@ export interface BenchReport {
   peakGpuBytes: number | null;
   /** With `profile`: time per kernel over one extra step, largest first. */
   kernels?: KernelTime[];
+  /** OpenBLAS threads (0 when native kernels are off). */
+  threads: number;
+  /** One more step under `tf.profile`, with `profile: true`. */
+  profile?: StepProfile;
   /** Model size used. */
   model: {
     dim: number;
@@ -91,12 +96,12 @@ export interface BenchOptions {
   mlp?: number;
   /** Classes of the heads (HAM10000: 7). @default 7 */
   classes?: number;
+  /** Profile one more step after the timed ones (see `step_profile.ts`). @default false */
+  profile?: boolean;
   /** Seed of the weights, images and labels. @default 0 */
   seed?: number;
   /** Progress lines. @default no output */
   log?: (line: string) => void;
-  /** Profile one more step per kernel after the timed ones. @default false */
-  profile?: boolean;
 }
 
 function positiveInt(name: string, value: number, min = 1): number {
@@ -196,6 +201,7 @@ export async function benchTrainStep(
   log(`model built: peak RSS ${mb(rss.peak().bytes)} MB so far`);
   const stepSeconds: number[] = [];
   let kernels: KernelTime[] | undefined;
+  let profile: StepProfile | undefined;
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const t0 = performance.now();
@@ -212,21 +218,17 @@ export async function benchTrainStep(
       );
     }
     if (options.profile) {
-      const info = await tf.profile(async () => {
-        await learner.step(images, labels);
-        return [];
-      });
-      const byName = new Map<string, KernelTime>();
-      for (const k of info.kernels) {
-        const t = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
-        t.calls++;
-        t.ms += Number(k.kernelTimeMs) || 0;
-        byName.set(k.name, t);
-      }
-      // Scopes and op wrappers are listed too, with no time of their own.
-      kernels = [...byName.values()].filter((k) => k.ms > 0)
-        .sort((a, b) => b.ms - a.ms)
-        .map((k) => ({ ...k, ms: round(k.ms, 3) }));
+      const { profileStep } = await import("./step_profile.ts");
+      profile = await profileStep(
+        () => learner.step(images, labels),
+        info.nativeKernels,
+      );
+      log(`profiled step: ${(profile.stepMs / 1000).toFixed(3)} s`);
+      kernels = profile.kernels.filter((k) => k.ms > 0).map((k) => ({
+        kernel: k.name,
+        calls: k.calls,
+        ms: round(k.ms, 3),
+      }));
     }
   } finally {
     images.dispose();
@@ -251,6 +253,8 @@ export async function benchTrainStep(
     nativeKernels: info.nativeKernels,
     peakGpuBytes: gpuPeak.bytes,
     ...(kernels ? { kernels } : {}),
+    threads: native ? options.threads ?? navigator.hardwareConcurrency ?? 1 : 0,
+    profile,
     model: { dim, depth, heads, mlp, classes },
   };
 }

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import {
+  kernelGroup,
+  profileTable,
+  summarizeKernels,
+} from "../lib/bench/step_profile.ts";
+import { BENCH_PERMISSIONS } from "../tasks/bench_all.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+Deno.test("kernelGroup() counts matmuls as blas only when they are native", () => {
+  assert.equal(kernelGroup("BatchMatMul", ["BatchMatMul"]), "blas");
+  assert.equal(kernelGroup("BatchMatMul", []), "serial");
+  assert.equal(kernelGroup("Transpose", ["Transpose"]), "copy");
+  assert.equal(kernelGroup("Softmax", ["BatchMatMul"]), "serial");
+});
+
+Deno.test("summarizeKernels() sums calls per kernel and puts the rest of the step in host", () => {
+  const p = summarizeKernels(
+    [
+      { name: "BatchMatMul", ms: 30 },
+      { name: "Softmax", ms: 10 },
+      { name: "BatchMatMul", ms: 20 },
+      { name: "Slice", ms: 5 },
+    ],
+    100,
+    ["BatchMatMul"],
+  );
+  assert.deepEqual(p.kernels[0], {
+    name: "BatchMatMul",
+    group: "blas",
+    calls: 2,
+    ms: 50,
+  });
+  assert.deepEqual(p.groups, { blas: 50, copy: 5, serial: 10, host: 35 });
+  assert.equal(p.serialFraction, 0.5);
+  const table = profileTable(p, 1);
+  assert.match(table, /\| BatchMatMul \| blas \| 2 \| 0\.05 \| 50\.0% \|/);
+  assert.match(table, /\| 2 other kernels \| \| 2 \| 0\.01 \| 15\.0% \|/);
+  assert.match(table, /\| \*\*host\*\* \| \| \| 0\.04 \| 35\.0% \|/);
+});
+
+Deno.test("bench --profile prints the profile table and a JSON profile line before the result", async () => {
+  const out = await new Deno.Command("deno", {
+    args: [
+      "run",
+      ...BENCH_PERMISSIONS,
+      "tasks/bench.ts",
+      "--method",
+      "cufit",
+      "--dim",
+      "32",
+      "--depth",
+      "2",
+      "--heads",
+      "2",
+      "--img",
+      "28",
+      "--batch",
+      "2",
+      "--steps",
+      "1",
+      "--threads",
+      "1",
+      "--profile",
+      "--json",
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.match(stderr, /serial fraction 0\.\d+/);
+  assert.match(stderr, /\| \*\*step\*\* \| \| \| [\d.]+ \| 100% \|/);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const { profile } = JSON.parse(lines.at(-2)!);
+  const names = profile.kernels.map((k: { name: string }) => k.name);
+  assert.ok(names.includes("Softmax"), names.join(","));
+  assert.ok(profile.stepMs > 0);
+  assert.equal(JSON.parse(lines.at(-1)!).method, "cufit");
+});
