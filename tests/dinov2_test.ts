@@ -184,3 +184,32 @@ for (const [dim, heads, depth, size] of [[24, 3, 3, 42], [32, 2, 2, 28]]) {
     trainable.dispose();
   });
 }
+
+Deno.test("Dinov2.forwardCls() from block 1 over block 0's output equals the whole path, with and without a hook", () => {
+  const { variant, backbone } = tinyModel(
+    { dim: 16, depth: 3, heads: 2, classes: 2, seed: 5 },
+    "linear",
+  );
+  const model = new Dinov2(variant, backbone);
+  const x = nhwc([2, 28, 28, 3], 3);
+  const tokens = model.embed(x);
+  const block0 = model.block(0, tokens);
+  const hook = {
+    apply: (t: tf.Tensor, i: number) => tf.mul(t, 1 + 0.5 * (i + 1)),
+  };
+  for (const h of [undefined, hook]) {
+    const whole = model.forwardCls(tokens, h);
+    const shared = model.forwardCls(block0, h, { from: 1 });
+    assert.deepEqual(
+      Array.from(shared.dataSync()),
+      Array.from(whole.dataSync()),
+    );
+    tf.dispose([whole, shared]);
+  }
+  assert.throws(
+    () => model.forwardCls(tokens, undefined, { from: 3 }),
+    /"from" must be an integer in \[0, 2\], got 3/,
+  );
+  tf.dispose([x, tokens, block0]);
+  model.dispose();
+});

@@ -396,12 +396,28 @@ export class Dinov2 {
    * {@linkcode Dinov2.forwardTokens}, computing the last block for the CLS
    * query only (its keys and values still come from every token): about 7%
    * of a ViT-S forward. `[B, N, D]` -> `[B, D]`
+   *
+   * With `from: i`, `tokens` are the output of block `i - 1` before its
+   * hook (see {@linkcode Dinov2.block}), so that callers that run several
+   * hooks over the same input share the blocks before the first hook.
+   * @param options.from First block to run. @default 0
    */
-  forwardCls(tokens: Tensor, hook?: BlockHook): Tensor {
+  forwardCls(
+    tokens: Tensor,
+    hook?: BlockHook,
+    options: { from?: number } = {},
+  ): Tensor {
+    const from = options.from ?? 0;
+    const last = this.#blocks.length - 1;
+    if (!Number.isInteger(from) || from < 0 || from > last) {
+      throw new RangeError(
+        `Dinov2.forwardCls(): "from" must be an integer in [0, ${last}], got ${from}`,
+      );
+    }
     return tf.tidy(() => {
-      const last = this.#blocks.length - 1;
       let x = tokens;
-      for (let i = 0; i < last; i++) {
+      if (from > 0 && hook) x = hook.apply(x, from - 1);
+      for (let i = from; i < last; i++) {
         x = this.block(i, x);
         if (hook) x = hook.apply(x, i);
       }

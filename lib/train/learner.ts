@@ -153,6 +153,23 @@ export class Learner {
     );
   }
 
+  /**
+   * What CUFIT's three CLS paths share: the embedded tokens through block 0
+   * (before any Rein), computed once without a gradient tape, and the
+   * `forwardCls` option that starts the paths after it. A one-block
+   * backbone shares the embedding only (its block 0 is the CLS-only one).
+   */
+  #sharedStart(images: Tensor): { tokens: Tensor; from: { from: number } } {
+    const embedded = this.backbone.embed(images);
+    if (this.backbone.variant.depth < 2) {
+      return { tokens: embedded, from: { from: 0 } };
+    }
+    return {
+      tokens: tf.tidy(() => this.backbone.block(0, embedded)),
+      from: { from: 1 },
+    };
+  }
+
   #head(group: number, name: string, features: Tensor): Tensor {
     const p = this.groups[group].params;
     return dense(features, p.get(`${name}.weight`), p.get(`${name}.bias`));
@@ -214,9 +231,11 @@ export class Learner {
       }
 
       // CUFIT.
-      // 1. Shared: patch/position embedding, and the no-Rein CLS (no gradient).
-      const embedded = this.backbone.embed(images);
-      const cls0 = this.backbone.forwardCls(embedded);
+      // 1. Shared: patch/position embedding and the first block, whose input
+      // no Rein has touched yet (run once, outside any gradient tape: nothing
+      // trainable comes before it); then the no-Rein CLS (no gradient).
+      const { tokens: block0, from: after0 } = this.#sharedStart(images);
+      const cls0 = this.backbone.forwardCls(block0, undefined, after0);
       // 2. LPM's agreement mask a1 from the current linear probe.
       const o0 = await readFloats(this.#head(0, "linear", cls0));
       const a1 = agreement(o0, labels, k);
@@ -228,7 +247,7 @@ export class Learner {
           l0 = keep(tf.mean(
             perSampleCrossEntropy(this.#head(0, "linear", cls0), y),
           ));
-          const cls1 = this.backbone.forwardCls(embedded, this.#rein1);
+          const cls1 = this.backbone.forwardCls(block0, this.#rein1, after0);
           logits1 = keep(this.#head(0, "linear_rein", cls1));
           l1 = keep(tf.mean(tf.mul(a1t, perSampleCrossEntropy(logits1, y))));
           return tf.add(l0, l1) as tf.Scalar;
@@ -249,7 +268,7 @@ export class Learner {
       // 5. Model 2: mean(a2 * CE(o2)).
       let logits2!: Tensor;
       const step2 = tf.variableGrads(() => {
-        const cls2 = this.backbone.forwardCls(embedded, this.#rein2);
+        const cls2 = this.backbone.forwardCls(block0, this.#rein2, after0);
         logits2 = keep(this.#head(1, "linear_rein", cls2));
         return tf.mean(
           tf.mul(a2t, perSampleCrossEntropy(logits2, y)),
@@ -371,21 +390,21 @@ export class Learner {
           this.#head(0, "linear_rein", this.#cls(images, this.#rein1)),
         );
       } else {
-        const embedded = this.backbone.embed(images);
-        const cls0 = this.backbone.forwardCls(embedded);
+        const { tokens, from } = this.#sharedStart(images);
+        const cls0 = this.backbone.forwardCls(tokens, undefined, from);
         out.lpm = await readFloats(this.#head(0, "linear", cls0));
         out.iam = await readFloats(
           this.#head(
             0,
             "linear_rein",
-            this.backbone.forwardCls(embedded, this.#rein1),
+            this.backbone.forwardCls(tokens, this.#rein1, from),
           ),
         );
         out.lam = await readFloats(
           this.#head(
             1,
             "linear_rein",
-            this.backbone.forwardCls(embedded, this.#rein2),
+            this.backbone.forwardCls(tokens, this.#rein2, from),
           ),
         );
       }
