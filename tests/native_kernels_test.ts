@@ -12,6 +12,7 @@ import {
   unregisterNativeKernels,
 } from "../lib/backend/native/kernels.ts";
 import { loadOpenBlas, type OpenBlas } from "../lib/backend/native/openblas.ts";
+import { geluParts } from "../lib/models/layers.ts";
 
 const loaded = loadOpenBlas({ threads: 2 });
 const blas: OpenBlas | undefined = "error" in loaded ? undefined : loaded;
@@ -706,4 +707,67 @@ Deno.test({
       { message: "sgemm matrix C: row stride 1 is below its 2 columns" },
     );
   },
+});
+
+for (const backend of BACKENDS) {
+  Deno.test({
+    name:
+      `GeluParts on ${backend}: one pass matches the op-by-op GELU and slope, and is left out under a tape`,
+    ignore,
+    fn: () =>
+      onBackend(backend, () => {
+        const x = tf.tidy(() =>
+          tf.concat([
+            tf.mul(tf.randomNormal([999], 0, 1, "float32", 9), 3),
+            tf.tensor1d([0, -0, 8, -8, 30, -30, 1e-8, -1e-8]),
+          ])
+        );
+        const parts = () => {
+          const p = geluParts(x, { derivative: true });
+          return [p.y, p.dydx!];
+        };
+        compare(backend, "geluParts", parts);
+        const reg = registerNativeKernels(backend, { openblas: blas });
+        assert.ok(tf.getKernel("GeluParts", backend), reg.reason);
+        // Under a tape the ops run, so that autograd has gradients.
+        const g = tf.grad((t: tf.Tensor) => tf.sum(geluParts(t).y))(x);
+        const slope = geluParts(x, { derivative: true }).dydx!;
+        assertClose(
+          g.dataSync() as Float32Array,
+          slope.dataSync() as Float32Array,
+          `${backend} autograd of gelu vs the kernel's slope`,
+        );
+        unregisterNativeKernels(backend);
+        assert.equal(tf.getKernel("GeluParts", backend), undefined);
+        tf.dispose([x, g, slope]);
+      }),
+  });
+}
+
+Deno.test({
+  name:
+    "A batched product of small matrices runs on one OpenBLAS thread and restores the count",
+  ignore,
+  fn: () =>
+    onBackend("wasm", () => {
+      registerNativeKernels("wasm", { openblas: blas });
+      const before = blas!.threads;
+      const threads: number[] = [];
+      const sgemm = blas!.sgemm;
+      blas!.sgemm = (args) => {
+        threads.push(blas!.threads);
+        sgemm(args);
+      };
+      try {
+        tf.tidy(() => {
+          const a = tf.ones([6, 17, 8]);
+          tf.matMul(a, a, false, true).dataSync(); // 6 products of 17 x 17 x 8
+          tf.matMul(tf.ones([40, 300]), tf.ones([300, 20])).dataSync(); // one product
+        });
+      } finally {
+        blas!.sgemm = sgemm;
+      }
+      assert.deepEqual(threads, [1, 1, 1, 1, 1, 1, before]);
+      assert.equal(blas!.threads, before);
+    }),
 });

@@ -74,6 +74,17 @@ export function geluParts(
   x: Tensor,
   options: { derivative?: boolean } = {},
 ): { y: Tensor; dydx?: Tensor } {
+  // The native one-pass kernel, where registered; it has no gradient, so
+  // not under a gradient tape (a trainable backbone takes the ops below).
+  if (
+    x.dtype === "float32" && !tf.engine().isTapeOn() &&
+    tf.getKernel("GeluParts", tf.getBackend()) !== undefined
+  ) {
+    const [y, dydx] = tf.engine().runKernel("GeluParts", { x }, {
+      derivative: options.derivative ?? false,
+    }) as Tensor[];
+    return { y, dydx };
+  }
   return tf.tidy(() => {
     const cdf2 = tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1); // 2 Phi(x)
     const y = tf.mul(tf.mul(x, 0.5), cdf2);

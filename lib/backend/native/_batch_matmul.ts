@@ -121,6 +121,38 @@ export function runBatchMatMul(
   const aSize = m * k;
   const bSize = k * n;
   const cSize = m * n;
+  // OpenBLAS wakes and joins its threads inside every sgemm call. For many
+  // small products (attention's per-head [N, d] x [d, N], 96 calls of ~4M
+  // multiply-adds at 224 px) that join costs what the split saves, and when
+  // another process holds a core each join waits for the descheduled
+  // helper: 373 ms against 27 ms on one thread, measured on a shared 2-core
+  // machine. Such loops run on one thread; large products keep them all.
+  const threads = blas.threads;
+  const serial = threads > 1 && batch > 1 && m * n * k < SMALL_PRODUCT;
+  if (serial) blas.setThreads(1);
+  try {
+    loop(blas, plan, data, beta, aSize, bSize, cSize);
+  } finally {
+    if (serial) blas.setThreads(threads);
+  }
+}
+
+/**
+ * Multiply-adds (`m * n * k`) under which the matrices of a batched product
+ * are multiplied on one thread (see {@linkcode runBatchMatMul}).
+ */
+export const SMALL_PRODUCT = 1 << 24;
+
+function loop(
+  blas: OpenBlas,
+  plan: BatchMatMulPlan,
+  data: { a: Float32Array; b: Float32Array; out: Float32Array },
+  beta: number,
+  aSize: number,
+  bSize: number,
+  cSize: number,
+): void {
+  const { m, n, k, transA, transB, batch } = plan;
   for (let i = 0; i < batch; i++) {
     const ao = plan.aIndex[i] * aSize;
     const bo = plan.bIndex[i] * bSize;

@@ -2,7 +2,9 @@
  * Replaces the matmul-heavy kernels of the tfjs `wasm` or `cpu` backend with
  * OpenBLAS `cblas_sgemm` (multi-threaded: ~230 GFLOP/s on two cores against
  * 3-45 for the wasm backend's own kernels), plus two copies the wasm backend
- * makes slowly or needlessly (rank-5 Transpose, Identity). Every
+ * makes slowly or needlessly (rank-5 Transpose, Identity), and adds one
+ * fused kernel tfjs lacks (`GeluParts`: exact GELU and its slope in one
+ * pass, see `_gelu.ts`). Every
  * case a native kernel does not cover (non-float32, prelu, overlapping
  * convolutions...) goes to the original kernel, called as-is.
  *
@@ -18,6 +20,7 @@
 import { tf } from "../tf.ts";
 import { planBatchMatMul, runBatchMatMul } from "./_batch_matmul.ts";
 import { activateInPlace, fillRows, isNativeActivation } from "./_epilogue.ts";
+import { geluInto } from "./_gelu.ts";
 import {
   gatherPatches,
   patchCols,
@@ -44,6 +47,14 @@ export const NATIVE_KERNEL_NAMES = [
   "Transpose",
   "Identity",
 ] as const;
+
+/**
+ * Kernels this module adds under names tfjs does not use: `GeluParts`
+ * (inputs `{x}`, attrs `{derivative}`; outputs `[gelu(x)]` or
+ * `[gelu(x), gelu'(x)]`, float32). No gradient is registered: callers use
+ * it outside gradient tapes (see `layers.ts` `geluParts`).
+ */
+export const ADDED_KERNEL_NAMES = ["GeluParts"] as const;
 
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
 export type NativeKernelName = typeof NATIVE_KERNEL_NAMES[number];
@@ -88,6 +99,7 @@ const ONLY_FOR: Partial<Record<NativeKernelName, NativeBackendName>> = {
 
 interface Registration {
   originals: KernelConfig[];
+  added: string[];
   blas: OpenBlas;
   ownsBlas: boolean;
 }
@@ -176,8 +188,19 @@ export function registerNativeKernels(
     });
     originals.push(original);
   }
+  const added: string[] = [];
+  for (const name of ADDED_KERNEL_NAMES) {
+    if (tf.getKernel(name, backendName) !== undefined) continue;
+    tf.registerKernel({
+      kernelName: name,
+      backendName,
+      kernelFunc: geluPartsKernel(backendName),
+    });
+    added.push(name);
+  }
   registrations.set(backendName, {
     originals,
+    added,
     blas,
     ownsBlas: options.openblas === undefined,
   });
@@ -212,6 +235,7 @@ export function unregisterNativeKernels(
       tf.registerKernel(original);
       restored.push(original.kernelName);
     }
+    for (const kernelName of reg.added) tf.unregisterKernel(kernelName, name);
     if (reg.ownsBlas) reg.blas.close();
   }
   return restored;
@@ -320,6 +344,27 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   },
 };
+
+/** `GeluParts` over the backend's own float32 memory, no copies. */
+function geluPartsKernel(backendName: NativeBackendName): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { derivative } = args.attrs as { derivative?: boolean };
+    if (x.dtype !== "float32") {
+      throw new Error(`GeluParts: x must be float32, got ${x.dtype}`);
+    }
+    const mem = tensorMemory(backendName, args.backend);
+    const outs = [mem.alloc(x.shape)];
+    if (derivative) outs.push(mem.alloc(x.shape));
+    const views = [x, ...outs].map((t) => mem.view(t));
+    if (views.some((v) => v === undefined)) {
+      outs.forEach((o) => mem.free(o));
+      throw new Error("GeluParts: cannot view the tensor memory");
+    }
+    geluInto(views[0]!, views[1]!, views[2]);
+    return outs;
+  };
+}
 
 /**
  * Transpose is no BLAS routine, but the wasm backend's generic path (rank > 4
