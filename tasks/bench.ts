@@ -1,12 +1,16 @@
 /**
  * `deno task bench --method linear|rein|cufit [--img 112] [--batch 16]
- * [--steps 5] [--backend auto] [--no-native] [--json]`: training throughput
+ * [--steps 5] [--threads N] [--backend auto] [--no-native] [--profile]
+ * [--json]`: training throughput
  * of a ViT-S/14-sized model (random weights), Rein with 100 tokens a layer,
  * 7 classes. One warm-up step, then `--steps` timed calls of the trainers'
  * own `Learner.step`.
  *
  * Progress goes to stderr. With `--json` the last line on stdout is
  * `{"method","img","batch","backend","images_per_s","peak_rss_mb"}`.
+ * `--profile` runs one more step under `tf.profile` and prints its time per
+ * kernel and serial fraction (`lib/bench/step_profile.ts`) to stderr; with
+ * `--json` also as `{"profile": ...}` on the line before the result.
  * Hidden options shrink the model for tests: `--dim`, `--depth`, `--heads`,
  * `--mlp`, `--classes`, `--warmup`, `--seed`; `--report` prints the whole
  * report (GPU memory peak, and per-kernel times with `--profile`) as the

@@ -12,7 +12,7 @@ import {
   unregisterNativeKernels,
 } from "../lib/backend/native/kernels.ts";
 import { loadOpenBlas, type OpenBlas } from "../lib/backend/native/openblas.ts";
-import { geluParts } from "../lib/models/layers.ts";
+import { geluParts, softmaxGrad } from "../lib/models/layers.ts";
 
 const loaded = loadOpenBlas({ threads: 2 });
 const blas: OpenBlas | undefined = "error" in loaded ? undefined : loaded;
@@ -771,3 +771,42 @@ Deno.test({
       assert.equal(blas!.threads, before);
     }),
 });
+
+for (const backend of BACKENDS) {
+  Deno.test({
+    name:
+      `SoftmaxGrad on ${backend}: one kernel matches the op-by-op softmax gradient and autograd`,
+    ignore,
+    fn: () =>
+      onBackend(backend, () => {
+        const s = tf.randomNormal([3, 4, 257], 0, 3, "float32", 11);
+        const probs = tf.softmax(s, -1);
+        const dy = tf.randomNormal([3, 4, 257], 0, 1, "float32", 12);
+        compare(backend, "softmaxGrad", () => softmaxGrad(probs, dy));
+        registerNativeKernels(backend, { openblas: blas });
+        assert.ok(tf.getKernel("SoftmaxGrad", backend));
+        const viaKernel = softmaxGrad(probs, dy);
+        // Autograd of softmax (tfjs's own gradient) gives the same values.
+        const auto = tf.grad((t: tf.Tensor) =>
+          tf.sum(tf.mul(tf.softmax(t, -1), dy))
+        )(s);
+        assertClose(
+          viaKernel.dataSync() as Float32Array,
+          auto.dataSync() as Float32Array,
+          `${backend} SoftmaxGrad vs autograd`,
+        );
+        assert.throws(
+          () =>
+            tf.engine().runKernel(
+              "SoftmaxGrad",
+              { probs, dy: s.slice(0, 1) },
+              {},
+            ),
+          /probs and dy must be float32 of one shape, got float32 \[3,4,257\] and float32 \[1,4,257\]/,
+        );
+        unregisterNativeKernels(backend);
+        assert.equal(tf.getKernel("SoftmaxGrad", backend), undefined);
+        tf.dispose([s, probs, dy, viaKernel, auto]);
+      }),
+  });
+}

@@ -22,6 +22,7 @@ import {
   layerNormBackward,
   layerNormStats,
   matMulFast,
+  softmaxGrad,
 } from "./layers.ts";
 
 /** Something applied to all tokens after block `i` (Rein is one). */
@@ -348,10 +349,7 @@ export class Dinov2 {
       const dCtx = splitHeads(dMerged, b, n, numHeads); // [BK, N, d]
       const dProbs = matMulFast(dCtx, v, { transposeB: true }); // [BK, N, N]
       const dv = matMulFast(probs, dCtx, { transposeA: true });
-      const dScores = tf.mul(
-        probs,
-        tf.sub(dProbs, tf.sum(tf.mul(dProbs, probs), -1, true)),
-      );
+      const dScores = softmaxGrad(probs, dProbs);
       const dq = tf.mul(tf.matMul(dScores, k), 1 / Math.sqrt(headDim));
       const dk = matMulFast(dScores, qs, { transposeA: true });
       // [BK, N, d] -> [B, N, K, d] = [BN, D], then through each third of qkv.
@@ -534,10 +532,7 @@ export class Dinov2 {
       ]);
       const dProbs = matMulFast(dCtx, v, { transposeB: true }); // [BK, 1, N]
       const dv = matMulFast(probs, dCtx, { transposeA: true }); // [BK, N, d]
-      const dScores = tf.mul(
-        probs,
-        tf.sub(dProbs, tf.sum(tf.mul(dProbs, probs), -1, true)),
-      );
+      const dScores = softmaxGrad(probs, dProbs);
       const dq = tf.mul(tf.matMul(dScores, k), 1 / Math.sqrt(headDim)); // [BK, 1, d]
       const dk = matMulFast(dScores, qs, { transposeA: true }); // [BK, N, d]
       const wT = qkvThirds(blk.qkvT, 1);

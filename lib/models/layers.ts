@@ -95,6 +95,25 @@ export function geluParts(
 }
 
 /**
+ * The gradient of `probs = softmax(s)` over the last axis with respect to
+ * `s`, from the output gradient `dy`: `probs * (dy - sum(dy * probs))`.
+ * One native pass where the `SoftmaxGrad` kernel is registered (outside
+ * gradient tapes: it has no gradient of its own).
+ */
+export function softmaxGrad(probs: Tensor, dy: Tensor): Tensor {
+  if (
+    probs.dtype === "float32" && dy.dtype === "float32" &&
+    !tf.engine().isTapeOn() &&
+    tf.getKernel("SoftmaxGrad", tf.getBackend()) !== undefined
+  ) {
+    return tf.engine().runKernel("SoftmaxGrad", { probs, dy }, {}) as Tensor;
+  }
+  return tf.tidy(() =>
+    tf.mul(probs, tf.sub(dy, tf.sum(tf.mul(dy, probs), -1, true)))
+  );
+}
+
+/**
  * Whether matmuls should get no transposed operand: tfjs-wasm's own matmul
  * (no OpenBLAS kernels) runs ~20x slower with a transposed operand (2.3 vs
  * 43 GFLOP/s at [1040, 1536] x [1536, 384]) than after an explicit transpose.

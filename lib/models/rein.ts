@@ -11,7 +11,7 @@
 import { tf } from "../backend/tf.ts";
 import type { Tensor } from "../backend/tf.ts";
 import type { BlockHook } from "./dinov2.ts";
-import { dense, matMulFast } from "./layers.ts";
+import { dense, matMulFast, softmaxGrad } from "./layers.ts";
 import type { ParamSet } from "./params.ts";
 
 /** Rein over the `reins.*` variables of a {@linkcode ParamSet}. */
@@ -166,7 +166,7 @@ function reinBackward(
     // attn = softmax(feats @ tokens^T / sqrt(D)); column 0 only normalizes.
     const dAttn = tf.concat([tf.zeros([b * (n - 1), 1]), dAttn1], 1);
     const dLogits = tf.mul(
-      tf.mul(attn, tf.sub(dAttn, tf.sum(tf.mul(dAttn, attn), -1, true))),
+      softmaxGrad(attn, dAttn),
       1 / Math.sqrt(d),
     ); // [R, M]
     const dFeats = tf.add(

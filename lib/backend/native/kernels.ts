@@ -3,8 +3,8 @@
  * OpenBLAS `cblas_sgemm` (multi-threaded: ~230 GFLOP/s on two cores against
  * 3-45 for the wasm backend's own kernels), plus two copies the wasm backend
  * makes slowly or needlessly (rank-5 Transpose, Identity), and adds one
- * fused kernel tfjs lacks (`GeluParts`: exact GELU and its slope in one
- * pass, see `_gelu.ts`). Every
+ * fused kernels tfjs lacks (`GeluParts`: exact GELU and its slope in one
+ * pass, see `_gelu.ts`; `SoftmaxGrad`, see `_softmax_grad.ts`). Every
  * case a native kernel does not cover (non-float32, prelu, overlapping
  * convolutions...) goes to the original kernel, called as-is.
  *
@@ -21,6 +21,7 @@ import { tf } from "../tf.ts";
 import { planBatchMatMul, runBatchMatMul } from "./_batch_matmul.ts";
 import { activateInPlace, fillRows, isNativeActivation } from "./_epilogue.ts";
 import { geluInto } from "./_gelu.ts";
+import { softmaxGradInto } from "./_softmax_grad.ts";
 import {
   gatherPatches,
   patchCols,
@@ -49,12 +50,24 @@ export const NATIVE_KERNEL_NAMES = [
 ] as const;
 
 /**
- * Kernels this module adds under names tfjs does not use: `GeluParts`
- * (inputs `{x}`, attrs `{derivative}`; outputs `[gelu(x)]` or
- * `[gelu(x), gelu'(x)]`, float32). No gradient is registered: callers use
- * it outside gradient tapes (see `layers.ts` `geluParts`).
+ * Kernels this module adds under names tfjs does not use, float32 only:
+ * - `GeluParts`: inputs `{x}`, attrs `{derivative}`; outputs `[gelu(x)]` or
+ *   `[gelu(x), gelu'(x)]`;
+ * - `SoftmaxGrad`: inputs `{probs, dy}` of one shape; output the gradient
+ *   of the softmax over the last axis, `probs * (dy - sum(dy * probs))`.
+ *
+ * No gradient is registered for them: callers use them outside gradient
+ * tapes (see `layers.ts` `geluParts` and `softmaxGrad`).
  */
-export const ADDED_KERNEL_NAMES = ["GeluParts"] as const;
+export const ADDED_KERNEL_NAMES = ["GeluParts", "SoftmaxGrad"] as const;
+
+const ADDED_FACTORIES: Record<
+  typeof ADDED_KERNEL_NAMES[number],
+  (backendName: NativeBackendName) => KernelFunc
+> = {
+  GeluParts: geluPartsKernel,
+  SoftmaxGrad: softmaxGradKernel,
+};
 
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
 export type NativeKernelName = typeof NATIVE_KERNEL_NAMES[number];
@@ -194,7 +207,7 @@ export function registerNativeKernels(
     tf.registerKernel({
       kernelName: name,
       backendName,
-      kernelFunc: geluPartsKernel(backendName),
+      kernelFunc: ADDED_FACTORIES[name](backendName),
     });
     added.push(name);
   }
@@ -363,6 +376,30 @@ function geluPartsKernel(backendName: NativeBackendName): KernelFunc {
     }
     geluInto(views[0]!, views[1]!, views[2]);
     return outs;
+  };
+}
+
+/** `SoftmaxGrad` over the backend's own float32 memory. */
+function softmaxGradKernel(backendName: NativeBackendName): KernelFunc {
+  return (args) => {
+    const { probs, dy } = args.inputs as { probs: TensorInfo; dy: TensorInfo };
+    if (
+      probs.dtype !== "float32" || dy.dtype !== "float32" ||
+      probs.shape.join() !== dy.shape.join() || probs.shape.length === 0
+    ) {
+      throw new Error(
+        `SoftmaxGrad: probs and dy must be float32 of one shape, got ${probs.dtype} [${probs.shape}] and ${dy.dtype} [${dy.shape}]`,
+      );
+    }
+    const mem = tensorMemory(backendName, args.backend);
+    const out = mem.alloc(probs.shape);
+    const views = [probs, dy, out].map((t) => mem.view(t));
+    if (views.some((v) => v === undefined)) {
+      mem.free(out);
+      throw new Error("SoftmaxGrad: cannot view the tensor memory");
+    }
+    softmaxGradInto(views[0]!, views[1]!, views[2]!, probs.shape.at(-1)!);
+    return out;
   };
 }
 
