@@ -9,8 +9,10 @@
  * Progress goes to stderr. With `--json` the last line on stdout is
  * `{"method","img","batch","backend","images_per_s","peak_rss_mb"}`.
  * `--profile` runs one more step under `tf.profile` and prints its time per
- * kernel and serial fraction (`lib/bench/step_profile.ts`) to stderr; with
- * `--json` also as `{"profile": ...}` on the line before the result.
+ * kernel and serial fraction (`lib/bench/step_profile.ts`) to stderr.
+ * With `--json`, the line before the result is
+ * `{"details": {"cpu_seconds", "profile"?}}`: CPU seconds of the timed steps
+ * (all threads) and the profile.
  * Hidden options shrink the model for tests: `--dim`, `--depth`, `--heads`,
  * `--mlp`, `--classes`, `--warmup`, `--seed`; `--report` prints the whole
  * report (GPU memory peak, and per-kernel times with `--profile`) as the
@@ -126,9 +128,9 @@ export async function main(args: string[]): Promise<number> {
     console.log(JSON.stringify(report));
   } else if (json) {
     // bench:all reads it from the line before the result.
-    if (report.profile) {
-      console.log(JSON.stringify({ profile: report.profile }));
-    }
+    console.log(JSON.stringify({
+      details: { cpu_seconds: report.cpuSeconds, profile: report.profile },
+    }));
     console.log(JSON.stringify(r));
   } else {
     console.log(

@@ -104,9 +104,12 @@ function quote(arg: string): string {
     : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
-/** What one bench subprocess printed: its contract line, and a profile if asked. */
+/** What one bench subprocess printed: its contract line and details. */
 export interface BenchOutput {
   result: BenchResult;
+  /** CPU seconds of the timed steps (all threads), when reported. */
+  cpuSeconds?: number;
+  /** The profile, with `--profile`. */
   profile?: StepProfile;
 }
 
@@ -147,10 +150,16 @@ export async function runBenchProcess(
   }
   const lines = stdout.trim().split("\n");
   const before = lines.at(-2)?.trim() ?? "";
-  const profile = before.startsWith('{"profile":')
-    ? (JSON.parse(before) as { profile: StepProfile }).profile
-    : undefined;
-  return { result: parseBenchResult(stdout), profile };
+  const details = before.startsWith('{"details":')
+    ? (JSON.parse(before) as {
+      details: { cpu_seconds?: number; profile?: StepProfile };
+    }).details
+    : {};
+  return {
+    result: parseBenchResult(stdout),
+    cpuSeconds: details.cpu_seconds,
+    profile: details.profile,
+  };
 }
 
 /**
@@ -345,14 +354,20 @@ export async function main(args: string[]): Promise<number> {
               round + 1
             }/${p.repeat}: ${method}, ${img} px, ${p.config}, ${p.threads} thread(s)`,
           );
-          const { result: r, profile: prof } = await runBenchProcess(args, {
-            env: p.torch ? undefined : CONFIGS[p.name].env,
-            python: p.torch ? opts.torch : undefined,
-          });
+          const { result: r, profile: prof, cpuSeconds } =
+            await runBenchProcess(args, {
+              env: p.torch ? undefined : CONFIGS[p.name].env,
+              python: p.torch ? opts.torch : undefined,
+            });
           console.error(
             `  ${r.images_per_s} images/s, peak RSS ${r.peak_rss_mb} MB (${r.backend})`,
           );
-          p.runs.push(r);
+          p.runs.push(
+            cpuSeconds === undefined ? r : {
+              ...r,
+              cpu_s_per_image: cpuSeconds / (opts.batch * p.steps),
+            },
+          );
           if (prof !== undefined) {
             profiles.push({
               method,

@@ -181,7 +181,7 @@ Deno.test("renderBenchmarks() puts medians and every run in brackets, with no ra
   );
   assert.match(
     text,
-    /\| rein \| 112 \| 2 \| best \(5 x 3\) \| wasm\+openblas \| 9\.00 \(8\.00, 10\.00, 9\.00\) \| n\/a \| 950 \| n\/a \|/,
+    /\| rein \| 112 \| 2 \| best \(5 x 3\) \| wasm\+openblas \| 9\.00 \(8\.00, 10\.00, 9\.00\) \| n\/a \| n\/a \| n\/a \| 950 \| n\/a \|/,
   );
   assert.doesNotMatch(text, /\| linear \|/);
   assert.doesNotMatch(text, /PyTorch 1\.13 \|/);
@@ -197,7 +197,10 @@ Deno.test("renderBenchmarks() divides by the PyTorch row of the same method, siz
         config: "best",
         steps: 2,
         threads: 1,
-        runs: [run("cufit", 2, 1000, 224), run("cufit", 9, 500, 112)],
+        runs: [
+          { ...run("cufit", 2, 1000, 224), cpu_s_per_image: 0.5 },
+          run("cufit", 9, 500, 112),
+        ],
       },
       {
         config: "PyTorch",
@@ -205,7 +208,7 @@ Deno.test("renderBenchmarks() divides by the PyTorch row of the same method, siz
         threads: 1,
         torch: true,
         runs: [
-          run("cufit", 1, 4000, 224, "torch 1.13"),
+          { ...run("cufit", 1, 4000, 224, "torch 1.13"), cpu_s_per_image: 1.5 },
           run("cufit", 3, 1000, 112, "torch 1.13"),
         ],
       },
@@ -220,20 +223,20 @@ Deno.test("renderBenchmarks() divides by the PyTorch row of the same method, siz
   );
   assert.match(
     text,
-    /\| cufit \| 224 \| 1 \| best \(2 x 1\) \| wasm\+openblas \| 2\.00 \(2\.00\) \| 2\.00 \| 1000 \| 0\.25 \|/,
+    /\| cufit \| 224 \| 1 \| best \(2 x 1\) \| wasm\+openblas \| 2\.00 \(2\.00\) \| 2\.00 \| 0\.50 \| 3\.00 \| 1000 \| 0\.25 \|/,
   );
   assert.match(
     text,
-    /\| cufit \| 112 \| 1 \| best \(2 x 1\) \| .* \| 3\.00 \| 500 \| 0\.50 \|/,
+    /\| cufit \| 112 \| 1 \| best \(2 x 1\) \| .* \| 3\.00 \| n\/a \| n\/a \| 500 \| 0\.50 \|/,
   );
   assert.match(
     text,
-    /\| cufit \| 224 \| 1 \| PyTorch \(2 x 1\) \| torch 1\.13 \| 1\.00 \(1\.00\) \| 1\.00 \|/,
+    /\| cufit \| 224 \| 1 \| PyTorch \(2 x 1\) \| torch 1\.13 \| 1\.00 \(1\.00\) \| 1\.00 \| 1\.50 \| 1\.00 \|/,
   );
   // No PyTorch run at 2 threads: no ratio.
   assert.match(
     text,
-    /\| cufit \| 224 \| 2 \| best \(2 x 1\) \| .* \| n\/a \| 1000 \| n\/a \|/,
+    /\| cufit \| 224 \| 2 \| best \(2 x 1\) \| .* \| n\/a \| n\/a \| n\/a \| 1000 \| n\/a \|/,
   );
   assert.match(text, /PyTorch: torch 1\.13 \(python3\)/);
   // Hours per epoch at 224 px and 2 threads: HAM10000's 10015 images at 4 images/s.

@@ -728,7 +728,10 @@ for (const backend of BACKENDS) {
         };
         compare(backend, "geluParts", parts);
         const reg = registerNativeKernels(backend, { openblas: blas });
-        assert.ok(tf.getKernel("GeluParts", backend), reg.reason ?? "registered");
+        assert.ok(
+          tf.getKernel("GeluParts", backend),
+          reg.reason ?? "registered",
+        );
         // Under a tape the ops run, so that autograd has gradients.
         const g = tf.grad((t: tf.Tensor) => tf.sum(geluParts(t).y))(x);
         const slope = geluParts(x, { derivative: true }).dydx!;

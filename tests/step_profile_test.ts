@@ -41,7 +41,7 @@ Deno.test("summarizeKernels() sums calls per kernel and puts the rest of the ste
   assert.match(table, /\| \*\*host\*\* \| \| \| 0\.04 \| 35\.0% \|/);
 });
 
-Deno.test("bench --profile prints the profile table and a JSON profile line before the result", async () => {
+Deno.test("bench --profile prints the profile table, and with --json the profile and CPU time on the line before the result", async () => {
   const out = await new Deno.Command("deno", {
     args: [
       "run",
@@ -75,7 +75,8 @@ Deno.test("bench --profile prints the profile table and a JSON profile line befo
   assert.match(stderr, /serial fraction 0\.\d+/);
   assert.match(stderr, /\| \*\*step\*\* \| \| \| [\d.]+ \| 100% \|/);
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  const { profile } = JSON.parse(lines.at(-2)!);
+  const { details: { profile, cpu_seconds } } = JSON.parse(lines.at(-2)!);
+  assert.ok(cpu_seconds > 0, `cpu_seconds ${cpu_seconds}`);
   const names = profile.kernels.map((k: { name: string }) => k.name);
   assert.ok(names.includes("Softmax"), names.join(","));
   assert.ok(profile.stepMs > 0);

@@ -58,9 +58,9 @@ for (const method of ["linear", "rein", "cufit"]) {
       }).output();
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, stderr);
-      const obj = JSON.parse(
-        new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!,
-      );
+      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+      const obj = JSON.parse(lines.at(-1)!);
+      assert.ok(JSON.parse(lines.at(-2)!).details.cpu_seconds >= 0);
       assert.deepEqual(Object.keys(obj), [...BENCH_RESULT_KEYS]);
       assert.equal(obj.method, method);
       assert.equal(obj.img, 28);

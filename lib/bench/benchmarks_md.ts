@@ -32,9 +32,15 @@ export interface BenchRow {
   threads: number;
   /** True for the PyTorch runs the others are compared with. */
   torch?: boolean;
-  /** Every run's contract line. */
-  runs: BenchResult[];
+  /** Every run's contract line, with its CPU time when known. */
+  runs: BenchRun[];
 }
+
+/** A run's contract line and, when reported, CPU seconds per image. */
+export type BenchRun = BenchResult & {
+  /** CPU seconds (user + system, all threads) per image of the timed steps. */
+  cpu_s_per_image?: number;
+};
 
 /** A profile of one step at a thread count. */
 export interface ProfileEntry {
@@ -77,10 +83,14 @@ const METHODS = ["linear", "rein", "cufit"] as const;
 function cell(row: BenchRow, method: string, img: number) {
   const runs = row.runs.filter((r) => r.method === method && r.img === img);
   if (runs.length === 0) return undefined;
+  const cpu = runs.flatMap((r) =>
+    r.cpu_s_per_image === undefined ? [] : [r.cpu_s_per_image]
+  );
   return {
     runs,
     ips: median(runs.map((r) => r.images_per_s)),
     rss: median(runs.map((r) => r.peak_rss_mb)),
+    cpu: cpu.length === runs.length ? median(cpu) : undefined,
   };
 }
 
@@ -111,7 +121,11 @@ export function renderBenchmarks(
     "Each run is one warm-up step and then the timed steps (`steps x runs` in",
     "the configuration column). Figures are medians of the runs, every run in",
     "brackets; peak RSS is the kernel's maximum resident set size",
-    "(`getrusage`).",
+    "(`getrusage`). CPU s / image is the processor time (user + system, every",
+    "thread) of the timed steps per image: on a machine shared with other work",
+    "the wall-clock figures depend on the load, this much less;",
+    "`x PyTorch (CPU)` is PyTorch's CPU time over ours (above 1: less work",
+    "here).",
     hasTorch
       ? "The PyTorch rows are `lib/bench/torch_bench.py`, a small PyTorch version of the same three training steps, run in the same invocation with its runs interleaved with ours; `x PyTorch` divides by the PyTorch row of the same method, size and threads."
       : "No PyTorch runs are in this file (run with `--torch PYTHON`), so there are no ratios.",
@@ -132,10 +146,12 @@ export function renderBenchmarks(
       "backend",
       "images/s",
       "x PyTorch",
+      "CPU s / image",
+      "x PyTorch (CPU)",
       "peak RSS MB",
       "x PyTorch RSS",
     ]),
-    tableRow(Array(9).fill("---")),
+    tableRow(Array(11).fill("---")),
   ];
   for (const method of METHODS) {
     for (const img of sizes) {
@@ -155,6 +171,12 @@ export function renderBenchmarks(
             c.runs.map((x) => fixed(x.images_per_s, 2)).join(", ")
           })`,
           row.torch ? "1.00" : ref ? fixed(c.ips / ref.ips, 2) : "n/a",
+          c.cpu === undefined ? "n/a" : fixed(c.cpu, 2),
+          row.torch
+            ? "1.00"
+            : ref?.cpu !== undefined && c.cpu !== undefined
+            ? fixed(ref.cpu / c.cpu, 2)
+            : "n/a",
           fixed(c.rss, 0),
           row.torch ? "1.00" : ref ? fixed(c.rss / ref.rss, 2) : "n/a",
         ]));

@@ -14,7 +14,8 @@ Usage: python3 torch_bench.py --method cufit [--img 224] [--batch 16]
 [--steps 2] [--warmup 1] [--threads 2] [--dim 384 --depth 12 --heads 6
 --mlp 1536 --classes 7 --seed 0]. The last stdout line is JSON with the keys
 of `deno task bench --json`:
-{"method","img","batch","backend","images_per_s","peak_rss_mb"}.
+{"method","img","batch","backend","images_per_s","peak_rss_mb"}; the line
+before it is {"details": {"cpu_seconds"}} (CPU time of the timed steps).
 """
 
 import argparse
@@ -225,15 +226,20 @@ def main():
     images = torch.randn(a.batch, 3, a.img, a.img)
     labels = torch.randint(0, a.classes, (a.batch,))
     seconds = []
+    cpu = 0.0
     for i in range(a.warmup + a.steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         step(images, labels)
         dt = time.perf_counter() - t0
         if i >= a.warmup:
             seconds.append(dt)
+            cpu += time.process_time() - c0
         label = "warm-up" if i < a.warmup else f"step {i - a.warmup + 1}/{a.steps}"
         print(f"{label}: {dt:.3f} s", file=sys.stderr)
     rss_mb = peak_rss_mb()
+    # CPU seconds of the timed steps, all threads (as `deno task bench`).
+    print(json.dumps({"details": {"cpu_seconds": round(cpu, 3)}}))
     print(json.dumps({
         "method": a.method,
         "img": a.img,

@@ -8,6 +8,7 @@
  */
 import { type BackendName, BACKENDS } from "../backend/backend.ts";
 import type { Method } from "../train/learner.ts";
+import process from "node:process";
 import { RssTracker } from "./peak_rss.ts";
 import type { StepProfile } from "./step_profile.ts";
 
@@ -33,6 +34,12 @@ export interface BenchReport {
   result: BenchResult;
   /** Seconds of each timed step. */
   stepSeconds: number[];
+  /**
+   * CPU seconds (user + system, all threads) of this process over the timed
+   * steps: on a machine shared with other work, wall time depends on the
+   * load while this stays near the work done.
+   */
+  cpuSeconds: number;
   /** Where `peak_rss_mb` came from. */
   rssSource: "getrusage" | "sampled";
   /** tfjs version. */
@@ -202,11 +209,15 @@ export async function benchTrainStep(
   const stepSeconds: number[] = [];
   let kernels: KernelTime[] | undefined;
   let profile: StepProfile | undefined;
+  let cpuMicros = 0;
   try {
     for (let i = 0; i < warmup + steps; i++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await learner.step(images, labels);
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(c0);
+      if (i >= warmup) cpuMicros += cpu.user + cpu.system;
       rss.sample();
       gpuPeak.sample();
       checkGpu({ batchSize: batch, batchFlag: "--batch" });
@@ -248,6 +259,7 @@ export async function benchTrainStep(
       peak_rss_mb: round(peak.bytes / (1024 * 1024), 1),
     },
     stepSeconds,
+    cpuSeconds: cpuMicros / 1e6,
     rssSource: peak.source,
     tfjsVersion: info.tfjsVersion,
     nativeKernels: info.nativeKernels,
