@@ -18,6 +18,7 @@ import { tf } from "../tf.ts";
 
 const { ERF_P, ERF_A1, ERF_A2, ERF_A3, ERF_A4, ERF_A5 } = tf.backend_util;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const TAIL = 12;
 
 /**
  * `y = 0.5 x (1 + erf(x / sqrt 2))` and, when `slope` is given,
@@ -32,6 +33,19 @@ export function geluInto(
   const n = x.length;
   for (let i = 0; i < n; i++) {
     const v = x[i];
+    // Beyond |x| = 12 the float32 results are x and 1, or 0 and 0 (the true
+    // values differ by under 1e-30). Computing them would also round tiny
+    // doubles to float32 subnormals, which costs ~100x on x86.
+    if (v > TAIL) {
+      y[i] = v;
+      if (slope !== undefined) slope[i] = 1;
+      continue;
+    }
+    if (v < -TAIL) {
+      y[i] = 0;
+      if (slope !== undefined) slope[i] = 0;
+      continue;
+    }
     const z = Math.abs(v) * Math.SQRT1_2;
     const t = 1 / (1 + ERF_P * z);
     const e = Math.exp(-z * z); // exp(-x^2 / 2), in erf and in the slope
