@@ -50,9 +50,9 @@ if ! munge -n </dev/null >/dev/null 2>&1; then
   chmod 755 /run/munge
   chmod 400 /etc/munge/munge.key
   chown munge:munge /etc/munge/munge.key
-  runuser -u munge -- /usr/sbin/munged
+  runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1
   for _ in $(seq 50); do munge -n </dev/null >/dev/null 2>&1 && break; sleep 0.1; done
-  pgrep -u munge -x munged | head -1 >"$dir/munged.pid.own" || true
+  cp /run/munge/munged.pid "$dir/munged.pid.own" 2>/dev/null || true
 fi
 
 # 2. slurm.conf: one node, as slurmd sees this machine.
@@ -90,9 +90,9 @@ EOF
 export SLURM_CONF="$dir/slurm.conf"
 
 # 3. The daemons, in the foreground of background shells, so that their PIDs are ours.
-/usr/sbin/slurmctld -D -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
+/usr/sbin/slurmctld -D -f "$SLURM_CONF" </dev/null >"$dir/log/slurmctld.out" 2>&1 &
 echo $! >"$dir/slurmctld.pid.own"
-/usr/sbin/slurmd -D -f "$SLURM_CONF" >"$dir/log/slurmd.out" 2>&1 &
+/usr/sbin/slurmd -D -f "$SLURM_CONF" </dev/null >"$dir/log/slurmd.out" 2>&1 &
 echo $! >"$dir/slurmd.pid.own"
 
 for _ in $(seq 300); do
