@@ -67,6 +67,10 @@ export function sweepCommand(): Command {
       count("--max-batches"),
     )
     .option(
+      "--estimate",
+      "time each method's training step (deno task bench) and print what the cells would take",
+    )
+    .option(
       "--dry-run",
       "list the cells and their commands; run and write nothing",
     )
@@ -170,6 +174,7 @@ export async function main(
     epochs: o.epochs,
     maxBatches: o.maxBatches,
     dryRun: o.dryRun === true,
+    estimate: o.estimate === true,
     slurm: {
       partition: o.partition ?? null,
       time: o.time,

@@ -14,6 +14,8 @@
  *   it; both engines go through it;
  * - local.ts: the local engine (`--jobs N` workers, threads divided among
  *   them, one line per cell, an ETA);
+ * - estimate.ts: what a sweep will take, from a timed training step, before
+ *   it starts (`--estimate`); once it runs, the ETA comes from its epochs;
  * - slurm.ts: the Slurm engine (a job-array script, `sbatch`, `squeue` and
  *   `scontrol` for status, `scancel`);
  * - table.ts and table_html.ts: the results (Markdown, CSV, JSON and an HTML
@@ -34,6 +36,7 @@
 import { join, relative } from "node:path";
 import { loadDatasetConfig } from "../train/config.ts";
 import { cellCommand, planCell, runCell, shellLine } from "./cell.ts";
+import { estimateSweep } from "./estimate.ts";
 import {
   type Cell,
   checkOverride,
@@ -94,6 +97,11 @@ export interface RunSweepOptions {
   maxBatches?: number;
   /** List the cells and their commands; run nothing, write nothing. @default false */
   dryRun?: boolean;
+  /**
+   * Time each method's training step with `deno task bench` first and print
+   * what the cells left would take (lib/sweep/estimate.ts). @default false
+   */
+  estimate?: boolean;
   /** Slurm engine settings. */
   slurm?: SlurmOptions;
   /** Output lines. @default console.log */
@@ -124,15 +132,17 @@ async function gridWithOverrides(
   return { ...grid, overrides };
 }
 
+/** The dataset file to read for a dataset: the sweep's copy, or before it exists the project's. */
+function datasetFileOf(dir: string) {
+  return (d: string) =>
+    existsSync(sweepDatasetFile(dir, d)) ? sweepDatasetFile(dir, d) : d;
+}
+
 /** Each cell's configured epochs (its `--epochs`, else its dataset file's). */
-function epochsFunction(dir: string, record: SweepRecord, created: boolean) {
+function epochsFunction(dir: string, record: SweepRecord) {
   const byDataset = new Map<string, number>();
   for (const d of record.grid.datasets) {
-    // A dry run of a new sweep has no copies yet: the project's file says the same.
-    const file = created && !existsSync(sweepDatasetFile(dir, d))
-      ? d
-      : sweepDatasetFile(dir, d);
-    byDataset.set(d, loadDatasetConfig(file).epochs);
+    byDataset.set(d, loadDatasetConfig(datasetFileOf(dir)(d)).epochs);
   }
   return (cell: Cell) => cellEpochs(cell, byDataset.get(cell.dataset)!);
 }
@@ -187,12 +197,12 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
       "Options --epochs and --max-batches change the grid: give --grid FILE with them",
     );
   }
-  const { dir, record, created } = await openSweep(name, {
+  const { dir, record } = await openSweep(name, {
     grid,
     gridFile: options.grid,
     dryRun: options.dryRun,
   });
-  const epochsOf = epochsFunction(dir, record, created);
+  const epochsOf = epochsFunction(dir, record);
   const { statuses, progress } = await snapshot(dir, record);
   const slurmTasks = engine === "slurm" && !options.dryRun
     ? await liveSlurmTasks(dir)
@@ -242,10 +252,22 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
           : "1 task at a time"
       }), from ${rem.measured} measured epoch${rem.measured === 1 ? "" : "s"}`,
     );
-  } else {
+  } else if (!options.estimate) {
     log(
-      "estimate: none yet; the ETA follows each cell's end, from the epochs measured so far",
+      "estimate: none yet (--estimate times a training step first); the ETA follows each cell's end, from the epochs measured so far",
     );
+  }
+
+  if (options.estimate && todo.length > 0) {
+    await estimateSweep(record, {
+      threads,
+      jobs: engine === "local"
+        ? jobs
+        : Math.min(todo.length, options.slurm?.parallel ?? todo.length),
+      cells: todo.map((t) => t.cell),
+      datasetFile: datasetFileOf(dir),
+      log,
+    });
   }
 
   // 2. A dry run lists the commands (and the script) and stops.
@@ -360,7 +382,7 @@ export async function sweepStatus(
   const log = options.log ?? ((l: string) => console.log(l));
   const dir = sweepDir(checkSweepName(name));
   const record = await readSweepOrSay(dir, name);
-  const epochsOf = epochsFunction(dir, record, false);
+  const epochsOf = epochsFunction(dir, record);
   const { statuses, progress } = await snapshot(dir, record);
   const jobs = await readJobs(dir);
   const tasks = jobs.length
