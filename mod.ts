@@ -174,5 +174,19 @@ export {
   writeLabelIssues,
 } from "./lib/label_issues/report.ts";
 
+// Sweeps: grids of runs, local or on Slurm, and Table 1.
+export { type Grid, loadGrid } from "./lib/sweep/grid.ts";
+export {
+  cancelSweep,
+  runSweep,
+  type RunSweepOptions,
+  sweepStatus,
+} from "./lib/sweep/sweep.ts";
+export {
+  collectResults,
+  type SweepResults,
+  writeTables,
+} from "./lib/sweep/table.ts";
+
 // Reference parity.
 export { parityPassed, runParity } from "./lib/parity/run.ts";

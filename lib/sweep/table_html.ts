@@ -61,7 +61,8 @@ export function accuracyPlot(
   const xHi = rates[rates.length - 1] ?? 1;
   const sx = (x: number) =>
     m.left + (xHi > xLo ? ((x - xLo) / (xHi - xLo)) * pw : pw / 2);
-  const sy = (y: number) => m.top + ph - ((y - yLo) / (yMax - yLo)) * ph;
+  const sy = (y: number) =>
+    m.top + ph - ((Math.min(Math.max(y, yLo), yMax) - yLo) / (yMax - yLo)) * ph;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
@@ -104,7 +105,7 @@ export function accuracyPlot(
       m.top + ph / 2
     }) rotate(-90)" text-anchor="middle">test accuracy % (last ${LAST_EPOCHS} epochs)</text>`,
   );
-  const line = (pts: [number, number | null][]) => {
+  const line = (pts: [number, number | null][], dx = 0) => {
     let d = "";
     let pen = false;
     for (const [x, y] of pts) {
@@ -112,13 +113,15 @@ export function accuracyPlot(
         pen = false;
         continue;
       }
-      d += `${pen ? "L" : "M"}${n2(sx(x))} ${n2(sy(y))}`;
+      d += `${pen ? "L" : "M"}${n2(sx(x) + dx)} ${n2(sy(y))}`;
       pen = true;
     }
     return d;
   };
   methods.forEach((method, i) => {
     const color = METHOD_COLORS[method];
+    // Methods sit a few pixels apart so that their bars do not hide each other.
+    const dx = (i - (methods.length - 1) / 2) * 5;
     const gs = rates.map((r) =>
       groups.find((g) => g.method === method && g.noiseRate === r)!
     );
@@ -134,12 +137,12 @@ export function accuracyPlot(
     }
     out.push(
       `<path class="series" data-method="${method}" d="${
-        line(gs.map((g) => [g.noiseRate, g.mean]))
+        line(gs.map((g) => [g.noiseRate, g.mean]), dx)
       }" fill="none" stroke="${color}" stroke-width="2.5" stroke-linejoin="round"/>`,
     );
     for (const g of gs) {
       if (g.mean === null) continue;
-      const x = n2(sx(g.noiseRate));
+      const x = n2(sx(g.noiseRate) + dx);
       if (g.std !== null && g.std > 0) {
         out.push(
           `<line class="err" x1="${x}" y1="${
@@ -226,7 +229,11 @@ td.missing { color: #a00; font-style: italic; }
 <body>
 <h1>Sweep ${escapeHtml(r.name)}</h1>
 ${r.description ? `<p>${escapeHtml(r.description)}</p>` : ""}
-<p class="note">${done} of ${r.cells.length} cells finished. Test accuracy %, mean of the last ${LAST_EPOCHS} epochs; solid lines and points are ours (bars: ± std over seeds), dashed lines the paper's Table 1 (DINOv2 ViT-S/14). Missing points are cells that have not finished.</p>
+<p class="note">${done} of ${r.cells.length} cells finished. Test accuracy %, mean of the last ${LAST_EPOCHS} epochs; solid lines and points are ours (bars: ± std over seeds)${
+    r.groups.some((g) => g.paper !== null)
+      ? ", dashed lines the paper's Table 1 (DINOv2 ViT-S/14)"
+      : "; the paper has no figures for this grid"
+  }. Missing points are cells that have not finished.</p>
 <div class="plots">
 ${plots.join("\n")}
 </div>
