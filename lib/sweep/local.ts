@@ -25,6 +25,8 @@ import {
 
 /** Options of {@linkcode runLocal}. */
 export interface RunLocalOptions {
+  /** The cells to bring forward. @default every cell of the sweep */
+  cells?: Cell[];
   /** Workers. @default 1 */
   jobs?: number;
   /** Threads per worker. @default max(1, floor(cores / jobs)) */
@@ -178,10 +180,11 @@ export async function runLocal(
   const width = String(total).length;
   const tag = (c: Cell) => `[${String(c.index + 1).padStart(width)}/${total}]`;
 
+  const queue = options.cells ?? cells;
   let next = 0;
   const worker = async () => {
-    while (!stopped && next < cells.length) {
-      const cell = cells[next++];
+    while (!stopped && next < queue.length) {
+      const cell = queue[next++];
       for (;;) {
         const before = statuses.get(cell.index)!;
         const t0 = Date.now();

@@ -204,8 +204,19 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
   });
   const epochsOf = epochsFunction(dir, record);
   const { statuses, progress } = await snapshot(dir, record);
-  const slurmTasks = engine === "slurm" && !options.dryRun
-    ? await liveSlurmTasks(dir)
+  // Cells that Slurm has queued or running are left to it, whichever engine
+  // runs the rest (a local run of a Slurm sweep must not run them twice).
+  const hasJobs = (await readJobs(dir)).length > 0;
+  const slurmTasks = (engine === "slurm" || hasJobs) && !options.dryRun
+    ? await liveSlurmTasks(dir).catch((e) => {
+      if (engine === "slurm") throw e;
+      log(
+        `sweep ${name}: cannot ask Slurm about its jobs (${
+          (e as Error).message
+        }); running every cell that is not done`,
+      );
+      return new Map<number, TaskState>();
+    })
     : new Map<number, TaskState>();
 
   // 1. What each cell needs.
@@ -323,6 +334,7 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
     return 0;
   }
   const outcome = await runLocal(dir, record, epochsOf, {
+    cells: todo.map((t) => t.cell),
     jobs,
     threads,
     retries,

@@ -59,8 +59,10 @@ export function accuracyPlot(
   const yMax = yHi > yLo ? yHi : yLo + 10;
   const xLo = rates[0] ?? 0;
   const xHi = rates[rates.length - 1] ?? 1;
+  // 14 px inside the axes at both ends, so that the end points stay clear of them.
   const sx = (x: number) =>
-    m.left + (xHi > xLo ? ((x - xLo) / (xHi - xLo)) * pw : pw / 2);
+    m.left + 14 +
+    (xHi > xLo ? ((x - xLo) / (xHi - xLo)) * (pw - 28) : (pw - 28) / 2);
   const sy = (y: number) =>
     m.top + ph - ((Math.min(Math.max(y, yLo), yMax) - yLo) / (yMax - yLo)) * ph;
   const out: string[] = [
