@@ -81,6 +81,15 @@ const CASES: Record<string, { args: string[]; expect: RegExp }> = {
     ],
     expect: /images\/s/,
   },
+  // A dry run reads the grid and the dataset files and writes nothing.
+  sweep: {
+    args: ["--grid", "conf/sweeps/demo.json", "--name", "pty", "--dry-run"],
+    expect: /sweep pty: 18 cells/,
+  },
+  table: {
+    args: ["nosuchsweep"],
+    expect: /table: Sweep "nosuchsweep" not found/,
+  },
   // These two only spawn `bench` and `parity` (each tested here) as children.
   "bench:all": { args: ["--help"], expect: /Usage: bench:all/ },
   "gpu:check": { args: ["--help"], expect: /Usage: gpu:check/ },
