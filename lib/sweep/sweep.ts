@@ -70,6 +70,7 @@ import {
   sweepDatasetFile,
   sweepDir,
   type SweepRecord,
+  writeCellStatus,
 } from "./sweep_dir.ts";
 
 /** The engines. */
@@ -229,9 +230,21 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
       inSlurm++;
       continue;
     }
-    const plan = await planCell(dir, cell, statuses.get(cell.index)!, retries);
-    if (plan.action === "done") done++;
-    else if (plan.action === "give-up") givenUp++;
+    const status = statuses.get(cell.index)!;
+    const plan = await planCell(dir, cell, status, retries);
+    if (plan.action === "done") {
+      done++;
+      // Killed after its last epoch, before it could record so: it is done.
+      if (status.state !== "done" && !options.dryRun) {
+        const fixed = {
+          ...status,
+          state: "done" as const,
+          exitCode: status.exitCode ?? 0,
+        };
+        await writeCellStatus(dir, fixed);
+        statuses.set(cell.index, fixed);
+      }
+    } else if (plan.action === "give-up") givenUp++;
     else todo.push({ cell, resume: plan.resume });
   }
   const threads = engine === "slurm"
