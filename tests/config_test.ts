@@ -7,6 +7,7 @@ import {
   milestones,
   resolveConfig,
 } from "../lib/train/config.ts";
+import { openDatasets } from "../lib/train/data.ts";
 
 async function confFile(obj: unknown): Promise<string> {
   const dir = await Deno.makeTempDir();
@@ -141,7 +142,11 @@ Deno.test("loadDatasetConfig() names the key and expected type of a wrong value"
     ],
     [
       { ...HAM, synthetic: { ...TOY, shape: 2 } },
-      /key "synthetic" has unknown key "shape": expected train_per_class, test_per_class, size, seed, difficulty/,
+      /key "synthetic" has unknown key "shape": expected train_per_class, test_per_class, size, seed, difficulty, cue/,
+    ],
+    [
+      { ...HAM, synthetic: { ...TOY, cue: "colour" } },
+      /key "synthetic.cue" must be one of "texture", "orientation", got "colour"/,
     ],
   ];
   for (const [obj, pattern] of cases) {
@@ -355,4 +360,22 @@ Deno.test("loadDatasetConfig() passes an optional synthetic difficulty through",
   );
   assert.equal(d.synthetic?.difficulty, 0.5);
   assert.equal(resolveConfig("rein", d).dataset.synthetic?.difficulty, 0.5);
+});
+
+Deno.test("loadDatasetConfig() passes an optional synthetic cue through to the generator", async () => {
+  const d = loadDatasetConfig(
+    await confFile({
+      ...HAM,
+      num_classes: 8,
+      dataset: "synthetic",
+      synthetic: { ...TOY, cue: "orientation" },
+    }),
+  );
+  assert.equal(d.synthetic?.cue, "orientation");
+  const config = resolveConfig("rein", d);
+  assert.equal(config.dataset.synthetic?.cue, "orientation");
+  const { train } = await openDatasets(config);
+  assert.equal(train.classes[4], "disc-horizontal");
+  const plain = loadDatasetConfig("synthetic");
+  assert.equal(plain.synthetic?.cue, undefined);
 });

@@ -146,4 +146,6 @@ Deno.test("the committed demo backbone loads, is small, and says how it was made
   );
   assert.notEqual(pretext.data_seed, demo.synthetic.seed);
   assert.match(pretext.task, /shape .* texture/);
+  // The demo's classes hinge on the stripes' direction, never a pretext target.
+  assert.equal(demo.synthetic.cue, "orientation");
 });

@@ -68,3 +68,29 @@ Deno.test("parseRunRecord() names the first bad key path, however deep", async (
     assert.throws(() => parseRunRecord(bad, "x.json"), error);
   }
 });
+
+Deno.test("parseRunRecord() accepts a synthetic run with a cue and names a bad one", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const config = resolveConfig("cufit", loadDatasetConfig("demo"), {
+      save: "c",
+      weights: join(tmp, "w.safetensors"),
+    });
+    await Deno.writeFile(config.weights!, new Uint8Array([1]));
+    const dir = await createRunDir({ ...config, savePath: tmp }, {
+      argv: [],
+      trainLabels: [0, 1],
+      noisyLabels: [1, 1],
+    });
+    const raw = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+    assert.equal(raw.config.dataset.synthetic.cue, "orientation");
+    assert.deepEqual(parseRunRecord(raw, "x.json"), raw);
+    raw.config.dataset.synthetic.cue = "colour";
+    assert.throws(
+      () => parseRunRecord(raw, "x.json"),
+      /key "config\.dataset\.synthetic\.cue" must be one of "texture", "orientation", got "colour"/,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -6,8 +6,14 @@
  * What tells classes apart, in order of strength:
  * - the lesion's shape: disc, ring, elongated ellipse, four-lobed blob
  *   (class % 4);
- * - its texture: smooth, stripes, speckles (floor(class / 4) % 3);
- * - a weak class tint; classes 12 and up differ from class - 12 only by it.
+ * - the `cue`:
+ *   - `texture` (the default): smooth, stripes, speckles
+ *     (floor(class / 4) % 3), the stripes at a random angle;
+ *   - `orientation`: every lesion is striped, and the stripes run
+ *     near-vertically or near-horizontally (floor(class / 4) % 2), within
+ *     ±23° of the axis. Horizontal flips and crops keep the direction.
+ * - a weak class tint; classes 4 * (number of cue values) and up differ
+ *   from the class that many below only by it.
  * Colour alone is a poor cue on purpose: every sample gets a random
  * brightness and tint, and lesion size varies, so the mean colours of the
  * classes overlap.
@@ -63,7 +69,17 @@ export interface SyntheticOptions {
    * @default "train"
    */
   split?: "train" | "test";
+  /**
+   * What tells classes of the same shape apart (see the module doc).
+   * @default "texture"
+   */
+  cue?: SyntheticCue;
 }
+
+/** The values of {@linkcode SyntheticOptions.cue}. */
+export const SYNTHETIC_CUES = ["texture", "orientation"] as const;
+/** What tells classes of the same shape apart. */
+export type SyntheticCue = typeof SYNTHETIC_CUES[number];
 
 /** The synthetic dataset's defaults. */
 export const defaults = {
@@ -73,10 +89,15 @@ export const defaults = {
   seed: 0,
   difficulty: 0.3,
   split: "train",
+  cue: "texture",
 } as const;
 
 const SHAPES = ["disc", "ring", "ellipse", "lobed"] as const;
 const TEXTURES = ["smooth", "stripes", "speckles"] as const;
+/** Stripe directions of the `orientation` cue: stripe angle 0 draws vertical stripes. */
+const DIRECTIONS = ["vertical", "horizontal"] as const;
+/** Width of the band of stripe angles around each direction, in radians (±23°). */
+const DIRECTION_SPREAD = 0.8;
 
 /**
  * Make a synthetic dataset.
@@ -91,6 +112,7 @@ export function makeSynthetic(options: SyntheticOptions = {}): Dataset {
   const seed = options.seed ?? defaults.seed;
   const difficulty = options.difficulty ?? defaults.difficulty;
   const split = options.split ?? defaults.split;
+  const cue = options.cue ?? defaults.cue;
   const check = (key: string, v: number, ok: boolean, want: string) => {
     if (!ok) {
       throw new RangeError(
@@ -134,10 +156,20 @@ export function makeSynthetic(options: SyntheticOptions = {}): Dataset {
       `Synthetic dataset option "split" must be "train" or "test", got ${split}`,
     );
   }
+  if (!SYNTHETIC_CUES.includes(cue)) {
+    throw new RangeError(
+      `Synthetic dataset option "cue" must be ${
+        SYNTHETIC_CUES.map((c) => `"${c}"`).join(" or ")
+      }, got ${cue}`,
+    );
+  }
   const splitKey = split === "train" ? 0 : 1;
   const labels = new Int32Array(size);
   for (let i = 0; i < size; i++) labels[i] = i % numClasses;
-  const classes = Array.from({ length: numClasses }, (_, k) => className(k));
+  const classes = Array.from(
+    { length: numClasses },
+    (_, k) => className(k, cue),
+  );
   return {
     name: "synthetic",
     classes,
@@ -155,15 +187,17 @@ export function makeSynthetic(options: SyntheticOptions = {}): Dataset {
       }
       const rng = seededRandom(seed, splitKey, i);
       return Promise.resolve(
-        render(labels[i], numClasses, imageSize, difficulty, rng),
+        render(labels[i], numClasses, imageSize, difficulty, rng, cue),
       );
     },
   };
 }
 
-function className(k: number): string {
-  const base = `${SHAPES[k % 4]}-${TEXTURES[Math.floor(k / 4) % 3]}`;
-  return k < 12 ? base : `${base}-${Math.floor(k / 12)}`;
+function className(k: number, cue: SyntheticCue): string {
+  const values = cue === "texture" ? TEXTURES : DIRECTIONS;
+  const period = 4 * values.length;
+  const base = `${SHAPES[k % 4]}-${values[Math.floor(k / 4) % values.length]}`;
+  return k < period ? base : `${base}-${Math.floor(k / period)}`;
 }
 
 /** A fixed, weak tint per class (RGB offsets in [-1, 1]). */
@@ -178,14 +212,16 @@ function render(
   s: number,
   d: number,
   rng: () => number,
+  cue: SyntheticCue,
 ): RawImage {
   const gauss = () =>
     Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
   const uniform = (a: number, b: number) => a + (b - a) * rng();
-  // Overlap: sometimes the shape or texture comes from another class.
+  // Overlap: sometimes the shape or the cue comes from another class.
   const other = Math.floor(rng() * numClasses);
   const shape = (rng() < d / 3 ? other : label) % 4;
-  const texture = Math.floor((rng() < d / 3 ? other : label) / 4) % 3;
+  const cueOf = Math.floor((rng() < d / 3 ? other : label) / 4);
+  const texture = cue === "texture" ? cueOf % 3 : 1;
   const tint = classTint(label);
 
   // Background: shared tissue colour, random brightness and tint, shading.
@@ -214,7 +250,11 @@ function render(
   const sinA = Math.sin(angle);
   const edge = 1 + 2.5 * d; // soft edge width in pixels
   const stripeFreq = (2 * Math.PI) / (s * uniform(0.07, 0.1));
-  const stripeAngle = uniform(0, Math.PI);
+  // The same draw either way, so the default cue's images stay as they were.
+  const stripeU = rng();
+  const stripeAngle = cue === "texture"
+    ? stripeU * Math.PI
+    : (cueOf % 2) * (Math.PI / 2) + (stripeU - 0.5) * DIRECTION_SPREAD;
   const stripeCos = Math.cos(stripeAngle);
   const stripeSin = Math.sin(stripeAngle);
   const noise = 4 + 30 * d;

@@ -8,15 +8,20 @@
  *
  * - images: the synthetic generator with all 12 shape x texture classes, a
  *   different seed and a different difficulty than the demo's data;
+ *   striped lesions have their stripes at a random angle;
  * - targets: two attribute heads, the lesion's shape (4-way) and its texture
- *   (3-way), on the final-normed CLS token; the class tint, which the demo's
- *   classes also carry, is never a target;
+ *   (3-way), on the final-normed CLS token; the class tint and the stripes'
+ *   direction are never targets;
  * - labels: the generator's nominal attributes, never noised.
  *
- * The demo's classes are combinations of the same attributes, much as real
- * medical classes are combinations of the generic visual features a
- * foundation model learned elsewhere; the demo then fine-tunes under label
- * noise on images and classes the backbone never saw.
+ * The demo's classes (conf/demo.json, `"cue": "orientation"`) are shape x
+ * stripe direction: one attribute the backbone learned, and one it learned
+ * to ignore, since "stripes" had to be recognised at any angle. A linear
+ * probe on the frozen features gets the shape and, through the weak class
+ * tint, part of the direction; telling the direction itself needs the
+ * backbone adapted, much as a medical task needs features a foundation
+ * model pre-trained on natural images never learned. The demo fine-tunes
+ * under label noise on images and classes the backbone never saw.
  *
  * Everything is seeded: the initial weights ({@linkcode RandomState}), the
  * images and the batch order (the loader's keyed streams). The position

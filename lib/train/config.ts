@@ -15,7 +15,8 @@
  * `medmnist` or `synthetic`; inferred from the name like the reference when
  * absent), `resize` and `image_size` (the resize and crop sizes, default 256
  * and 224), and `synthetic` (`train_per_class`, `test_per_class`, `size`,
- * `seed`, optional `difficulty` in [0, 1]) for generated data. Paths stay as written: like the reference, a
+ * `seed`, optional `difficulty` in [0, 1] and `cue`, `texture` or
+ * `orientation`) for generated data. Paths stay as written: like the reference, a
  * relative path is relative to the working directory.
  *
  * @module
@@ -24,6 +25,7 @@ import { multiStepLr, referenceMilestones } from "../optim/multistep_lr.ts";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BackendName } from "../backend/backend.ts";
+import { SYNTHETIC_CUES, type SyntheticCue } from "../data/synthetic.ts";
 import {
   boolean,
   integerAtLeast,
@@ -93,6 +95,8 @@ export interface SyntheticSpec {
   seed: number;
   /** 0 (easy) to 1 (overlapping classes); the generator's default when absent. */
   difficulty?: number;
+  /** What tells classes with the same shape apart; the generator's default when absent. */
+  cue?: SyntheticCue;
 }
 
 /** A dataset file, read and checked. */
@@ -294,7 +298,7 @@ const SYNTHETIC_KEYS = [
   "size",
   "seed",
 ] as const;
-const SYNTHETIC_OPTIONAL = ["difficulty"] as const;
+const SYNTHETIC_OPTIONAL = ["difficulty", "cue"] as const;
 
 /** Options of {@linkcode loadDatasetConfig}. */
 export interface LoadDatasetConfigOptions {
@@ -482,6 +486,9 @@ function checkSynthetic(
     ...(obj.difficulty === undefined
       ? {}
       : { difficulty: numberIn(obj.difficulty, 0, 1, at("difficulty")) }),
+    ...(obj.cue === undefined
+      ? {}
+      : { cue: oneOf(obj.cue, SYNTHETIC_CUES, at("cue")) }),
   };
 }
 

@@ -28,6 +28,7 @@ export async function openDatasets(
           imageSize: synthetic.size,
           seed: synthetic.seed,
           ...difficultyOf(synthetic),
+          ...(synthetic.cue === undefined ? {} : { cue: synthetic.cue }),
         }
         : {}),
     });

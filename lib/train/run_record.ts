@@ -20,6 +20,7 @@ import {
 } from "./config.ts";
 import type { TrainConfig } from "./config.ts";
 import { show } from "./_checks.ts";
+import { SYNTHETIC_CUES } from "../data/synthetic.ts";
 import type { RunRecord } from "./run_dir.ts";
 
 /** The `format` of `config.json` files. */
@@ -107,7 +108,7 @@ const synthetic = object({
   testPerClass: int(1),
   size: int(1),
   seed,
-}, { difficulty: num(0, 1) });
+}, { difficulty: num(0, 1), cue: oneOf(SYNTHETIC_CUES) });
 
 const matrix: Check = (v, at) => {
   const rows = list(list(num(0, 1)))(v, at) as number[][];
