@@ -17,6 +17,19 @@ async function codeCells(): Promise<string[]> {
     .map((c) => Array.isArray(c.source) ? c.source.join("") : c.source);
 }
 
+Deno.test("quickstart notebook cells end in a newline, as deno fmt --check wants", async () => {
+  // deno fmt rewrites nothing here, but --check on a fresh clone (no format
+  // cache) fails on a cell whose last line has no newline.
+  const nb = JSON.parse(await Deno.readTextFile(NOTEBOOK));
+  (nb.cells as Cell[]).forEach((c, i) => {
+    const src = Array.isArray(c.source) ? c.source.join("") : c.source;
+    assert.ok(
+      src === "" || src.endsWith("\n"),
+      `cell ${i} lacks a final newline`,
+    );
+  });
+});
+
 Deno.test("quickstart notebook imports only mod.ts and type-checks", async () => {
   const cells = await codeCells();
   assert.ok(
