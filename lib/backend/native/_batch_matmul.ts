@@ -103,7 +103,7 @@ export function runBatchMatMul(
   data: { a: Float32Array; b: Float32Array; out: Float32Array },
   options: RunBatchMatMulOptions = {},
 ): void {
-  const { m, n, k, transA, transB, batch } = plan;
+  const { m, n, k, transB, batch } = plan;
   const beta = options.beta ?? 0;
   if (plan.stacked) {
     blas.sgemm({
