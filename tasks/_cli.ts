@@ -7,6 +7,7 @@
  */
 import { type Command, CommanderError } from "commander";
 import { permissionHint } from "../lib/cli/permission_hint.ts";
+import { usageMessage } from "../lib/cli/usage.ts";
 import type { ProgressStream } from "../lib/io/progress.ts";
 
 /** What a task's `main` writes to, replaceable in tests. */
@@ -18,9 +19,19 @@ export interface MainOptions {
 }
 
 /**
+ * Bad usage of a task's command line (an unknown option, a missing
+ * argument): {@linkcode runTask} prints it on one line and exits with 2, as
+ * the training tasks and `demo` do.
+ */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
  * Parses `args` (without the program name) with `program`. Returns false
- * when `--help` was shown (the caller should stop), throws an Error with
- * commander's message for bad usage.
+ * when `--help` was shown (the caller should stop), throws a
+ * {@linkcode UsageError} for bad usage: commander's message as one clause,
+ * with its "did you mean" and a `--help` hint.
  */
 export function parseCommand(
   program: Command,
@@ -43,7 +54,11 @@ export function parseCommand(
       if (
         err.code === "commander.helpDisplayed" || err.code === "commander.help"
       ) return false;
-      throw new Error(err.message.replace(/^error: /, ""));
+      throw new UsageError(
+        `${
+          usageMessage(err.message)
+        }; see \`deno task ${program.name()} --help\``,
+      );
     }
     throw err;
   }
@@ -52,8 +67,9 @@ export function parseCommand(
 /**
  * Runs a task's `main` as the program: its returned exit code (0 when it
  * returns nothing), commander's own code for help and usage errors it has
- * already printed, or 1 with a one-line `<name>: <message>` on any other error
- * (for a permission error: the `deno run ...` command that would work).
+ * already printed, 2 for a {@linkcode UsageError}, or 1 for any other error;
+ * each error is one line, `<name>: <message>` (for a permission error: the
+ * `deno run ...` command that would work).
  */
 export async function runTask(
   name: string,
@@ -68,7 +84,7 @@ export async function runTask(
       return;
     }
     console.error(errorLine(name, err, args));
-    Deno.exitCode = 1;
+    Deno.exitCode = err instanceof UsageError ? 2 : 1;
   }
 }
 

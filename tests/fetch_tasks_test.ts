@@ -235,7 +235,7 @@ Deno.test("fetch:medmnist rejects an unknown flag, a bad size and a missing flag
   );
   await assert.rejects(
     fetchMedmnist([], io().options),
-    /missing required argument 'flag'/,
+    /Missing required argument 'flag'; see `deno task fetch:medmnist --help`$/,
   );
   const help = io();
   await fetchMedmnist(["--help"], help.options);

@@ -330,7 +330,7 @@ Deno.test("noise task rejects bad flags and files with one clear error", async (
   const cases: [(d: string) => string[], RegExp][] = [
     [
       () => ["--classes", "3"],
-      /^required option '--labels <file>' not specified$/,
+      /^Required option '--labels <file>' not specified; see `deno task noise --help`$/,
     ],
     [
       (d) => ["--labels", join(d, "l.json"), "--classes", "3"],
@@ -509,7 +509,7 @@ Deno.test("noise task rejects bad flags and files with one clear error", async (
         "0.1",
         "--bogus",
       ],
-      /^unknown option '--bogus'$/,
+      /^Unknown option '--bogus'; see `deno task noise --help`$/,
     ],
   ];
   for (const [args, pattern] of cases) {
@@ -520,7 +520,7 @@ Deno.test("noise task rejects bad flags and files with one clear error", async (
   }
 });
 
-Deno.test("noise task runs with --allow-read only and exits 1 on bad input", async () => {
+Deno.test("noise task runs with --allow-read only, exits 1 on bad input and 2 on bad usage", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = join(dir, "l.json");
@@ -552,6 +552,12 @@ Deno.test("noise task runs with --allow-read only and exits 1 on bad input", asy
     assert.equal(
       text.decode(bad.stderr).trim(),
       "noise: Noise rate must be a number in [0, 1], got 2",
+    );
+    const usage = await run(["--classes", "2", "--rat", "0.1"]);
+    assert.equal(usage.code, 2);
+    assert.equal(
+      text.decode(usage.stderr),
+      "noise: Unknown option '--rat' (did you mean --rate?); see `deno task noise --help`\n",
     );
     const help = await run(["--help"]);
     assert.equal(help.code, 0, text.decode(help.stderr));

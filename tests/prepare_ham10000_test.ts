@@ -381,7 +381,7 @@ Deno.test("prepare:ham10000 prints what it writes and the per-class counts", asy
     assert.match(lines.at(-1)!, /already up to date, nothing rewritten$/);
     await assert.rejects(
       main(args.slice(2), { print: () => {} }),
-      /required option '--train-images <dir>' not specified/,
+      /Required option '--train-images <dir>' not specified; see `deno task prepare:ham10000 --help`$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
