@@ -3,8 +3,7 @@
  * the ViT-S matmuls (16 images at 112 px = 1040 tokens) and the time of a
  * ViT-S block forward + backward to its input (frozen weights, as in CUFIT).
  *
- *   deno run --allow-ffi --allow-env --allow-read tasks/bench_kernels.ts \
- *     [--backends wasm,cpu] [--threads 2] [--iters 10] [--tokens 1040] \
+ *   deno task bench:kernels [--backends wasm,cpu] [--threads 2] [--iters 10] [--tokens 1040] \
  *     [--linear matmul|fused] [--slow]
  *
  * `--linear fused` builds the block's linear layers with `tf.fused.matMul`,
@@ -15,8 +14,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { Command } from "commander";
 import { tf } from "../lib/backend/tf.ts";
+import { parseCommand, runTask } from "./_cli.ts";
 import {
   type NativeBackendName,
   registerNativeKernels,
@@ -181,20 +181,32 @@ function positiveInt(flag: string, value: string): number {
   return n;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      backends: { type: "string", default: "wasm,cpu" },
-      threads: {
-        type: "string",
-        default: String(navigator.hardwareConcurrency),
-      },
-      iters: { type: "string", default: "10" },
-      tokens: { type: "string", default: String(BATCH * 65) },
-      linear: { type: "string", default: "matmul" },
-      slow: { type: "boolean", default: false },
-    },
-  });
+/** Runs the benchmark; returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  const program = new Command("bench:kernels")
+    .description(
+      "GFLOP/s of OpenBLAS vs tfjs matmul kernels and a ViT-S block forward+backward",
+    )
+    .option("--backends <list>", "wasm and/or cpu, comma-separated", "wasm,cpu")
+    .option(
+      "--threads <n>",
+      "OpenBLAS threads",
+      String(navigator.hardwareConcurrency),
+    )
+    .option("--iters <n>", "timed runs per measurement", "10")
+    .option("--tokens <n>", "tokens per matmul", String(BATCH * 65))
+    .option("--linear <kind>", "block linear layers: matmul or fused", "matmul")
+    .option("--slow", "also the pure-JS cpu backend without native kernels")
+    .allowExcessArguments(false);
+  if (!parseCommand(program, args)) return 0;
+  const values = program.opts<{
+    backends: string;
+    threads: string;
+    iters: string;
+    tokens: string;
+    linear: string;
+    slow?: boolean;
+  }>();
   const threads = positiveInt("threads", values.threads);
   const iters = positiveInt("iters", values.iters);
   const tokens = positiveInt("tokens", values.tokens);
@@ -243,7 +255,7 @@ async function main(): Promise<void> {
     if (!(await tf.setBackend(name))) {
       throw new Error(`Cannot set tfjs backend "${name}"`);
     }
-    if (name !== "cpu" || values.slow) {
+    if (name !== "cpu" || values.slow === true) {
       const slowIters = name === "cpu" ? 1 : iters;
       report(
         `${name}, tfjs kernels`,
@@ -265,6 +277,9 @@ async function main(): Promise<void> {
     );
     unregisterNativeKernels(name);
   }
+  return 0;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runTask("bench:kernels", () => main(Deno.args));
+}

@@ -99,7 +99,13 @@ export function demoCommand(): Command {
         .argParser(parseCount("--max-batches")).hideHelp(),
     )
     .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+    .configureOutput({
+      writeErr: () => {},
+      writeOut: () => {},
+      // Commander's colour check reads env variables the task may not read.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
     .allowExcessArguments(false);
 }
 

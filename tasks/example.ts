@@ -19,6 +19,23 @@ import {
   train,
 } from "../mod.ts";
 
+if (Deno.args.length > 0) {
+  const help = Deno.args.length === 1 && /^(-h|--help)$/.test(Deno.args[0]);
+  if (help) {
+    console.log(
+      "Usage: example\n\nTrains CUFIT for 10 epochs on the demo data, then the " +
+        "three-method comparison for 3 epochs; writes runs/example. No options.",
+    );
+  } else {
+    console.error(
+      `example: Takes no options, got ${
+        JSON.stringify(Deno.args.join(" "))
+      }; see \`deno task example --help\``,
+    );
+  }
+  Deno.exit(help ? 0 : 2);
+}
+
 const out = "runs/example";
 await Deno.remove(out, { recursive: true }).catch(() => {}); // start fresh
 

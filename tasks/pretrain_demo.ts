@@ -47,7 +47,13 @@ export function parsePretrainArgs(args: string[]): PretrainArgs {
       ).default("auto"),
     )
     .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: (s) => console.log(s) })
+    .configureOutput({
+      writeErr: () => {},
+      writeOut: (s) => console.log(s),
+      // Commander's colour check reads env variables the task may not read.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    })
     .allowExcessArguments(false);
   program.parse(args, { from: "user" });
   const o = program.opts();

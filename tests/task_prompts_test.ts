@@ -124,20 +124,30 @@ Deno.test("every task in deno.json has a pseudo-terminal case", () => {
 
 const quote = (w: string) => `'${w.replaceAll("'", `'"'"'`)}'`;
 
-/** Runs `deno task NAME ARGS` under a pseudo-terminal; returns its output. */
+/**
+ * Runs `deno task NAME ARGS` under a pseudo-terminal; returns its output.
+ * With `colorEnv`, NO_COLOR and FORCE_COLOR are unset, as on most users'
+ * terminals (libraries then probe more of the environment).
+ */
 async function underTerminal(
   name: string,
   args: string[],
   timeoutMs: number,
+  colorEnv = false,
 ): Promise<{ output: string; prompted: boolean; timedOut: boolean }> {
   const line = ["deno", "task", name, ...args].map(quote).join(" ");
-  const child = new Deno.Command("script", {
-    args: ["-qec", line, "/dev/null"],
+  const child = new Deno.Command(colorEnv ? "env" : "script", {
+    args: [
+      ...(colorEnv ? ["-u", "NO_COLOR", "-u", "FORCE_COLOR", "script"] : []),
+      "-qec",
+      line,
+      "/dev/null",
+    ],
     cwd: ROOT,
     stdin: "piped", // never written: a prompt would wait for ever
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    ...(colorEnv ? {} : { env: { NO_COLOR: "1" } }),
   }).spawn();
   let output = "";
   let prompted = false;
@@ -178,6 +188,27 @@ for (const [name, { args, expect }] of Object.entries(CASES)) {
       assert.ok(!prompted, `${name} prompted:\n${plain.slice(-2000)}`);
       assert.ok(!timedOut, `${name} did not finish:\n${plain.slice(-2000)}`);
       assert.match(plain, expect, `${name} output:\n${plain.slice(-2000)}`);
+    },
+  });
+}
+
+for (const name of Object.keys(tasks)) {
+  if (ALLOW_ALL.includes(name)) continue;
+  Deno.test({
+    name: `deno task ${name} --help prints its usage on a colour terminal`,
+    sanitizeResources: false,
+    async fn() {
+      const { output, prompted, timedOut } = await underTerminal(
+        name,
+        ["--help"],
+        120_000,
+        true,
+      );
+      // deno-lint-ignore no-control-regex
+      const plain = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
+      assert.ok(!prompted && !timedOut, `${name}:\n${plain.slice(-2000)}`);
+      assert.match(plain, new RegExp(`Usage: ${name}\\b`), plain.slice(-2000));
+      assert.doesNotMatch(plain, /Requires|has no env access/, plain);
     },
   });
 }

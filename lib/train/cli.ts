@@ -229,6 +229,10 @@ export function parseTrainArgs(
     writeOut: (s) => (out += s),
     writeErr: (s) => (out += s),
     outputError: () => {},
+    // Commander's colour check reads FORCE_COLOR/CLICOLOR_FORCE on a
+    // terminal, which the tasks' scoped --allow-env refuses.
+    getOutHasColors: () => false,
+    getErrHasColors: () => false,
   });
   try {
     cmd.parse(splitShortEquals(argv), { from: "user" });
