@@ -9,9 +9,9 @@ import { initBackend } from "../lib/backend/backend.ts";
 import { evaluateRun, loadRun } from "../lib/train/evaluate.ts";
 import { parseCommand, runTask } from "./_cli.ts";
 
-const pct = (
-  x: number | null,
-) => (x === null ? "   n/a" : (100 * x).toFixed(2).padStart(6));
+/** A share as a 7-wide percentage, `  n/a` (no % sign) when undefined. */
+export const pct = (x: number | null): string =>
+  x === null ? "n/a".padStart(7) : `${(100 * x).toFixed(2)}%`.padStart(7);
 
 /** Runs the task; returns the exit code. */
 export async function main(
@@ -66,21 +66,21 @@ export async function main(
       );
     }
     print(
-      `accuracy ${pct(s.accuracy)}%  balanced ${
+      `accuracy ${pct(s.accuracy)}  balanced ${
         pct(s.balancedAccuracy)
-      }%  macro-F1 ${pct(s.macroF1)}%`,
+      }  macro-F1 ${pct(s.macroF1)}`,
     );
     for (const [m, acc] of Object.entries(ev.modules)) {
-      print(`  module ${m}: ${pct(acc)}%`);
+      print(`  module ${m}: ${pct(acc)}`);
     }
     const w = Math.min(Math.max(...names.map((n) => n.length), 5), 24);
-    print(`${"class".padEnd(w)}  precision  recall  support`);
+    print(`${"class".padEnd(w)}  precision   recall  support`);
     names.forEach((n, i) => {
       const support = s.confusion[i].reduce((a, b) => a + b, 0);
       print(
-        `${n.slice(0, w).padEnd(w)}  ${pct(s.perClass.precision[i])}%  ${
-          pct(s.perClass.recall[i])
-        }%  ${String(support).padStart(7)}`,
+        `${n.slice(0, w).padEnd(w)}  ${
+          pct(s.perClass.precision[i]).padStart(9)
+        }  ${pct(s.perClass.recall[i])}  ${String(support).padStart(7)}`,
       );
     });
     print("confusion (rows: true class, columns: predicted)");

@@ -369,6 +369,9 @@ Deno.test("evaluate and predict read a finished run", async () => {
       train[1],
       /^scored against the clean training labels \(the run trained on labels with symmetric noise at rate 0\.2/,
     );
+    assert.equal(evaluate.pct(0.5), " 50.00%");
+    assert.equal(evaluate.pct(1), "100.00%");
+    assert.equal(evaluate.pct(null), "    n/a"); // a class never predicted
     const sharp = (await import("sharp")).default;
     await sharp({
       create: { width: 40, height: 30, channels: 3, background: "#a05030" },
