@@ -448,6 +448,11 @@ Deno.test("formatSeconds() and formatTable() print the figures, last-N for short
   assert.equal(formatSeconds(42.4), "42 s");
   assert.equal(formatSeconds(185), "3 min 05 s");
   assert.equal(formatSeconds(7800), "2 h 10 min");
+  // Rounding never shows 60 seconds or 60 minutes.
+  assert.equal(formatSeconds(59.6), "1 min 00 s");
+  assert.equal(formatSeconds(119.6), "2 min 00 s");
+  assert.equal(formatSeconds(3599.6), "1 h 00 min");
+  assert.equal(formatSeconds(7170), "2 h 00 min");
   const table = formatTable(outcomeOf({ rein: 0.6, cufit: 0.7 }, { epochs: 3 }))
     .split("\n");
   assert.match(table[0], /demo \(synthetic\), 40% symmetric label noise/);

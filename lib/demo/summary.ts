@@ -185,14 +185,16 @@ export function formatTable(outcome: DemoOutcome): string {
 /** `42 s`, `3 min 05 s`, `2 h 10 min`. */
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s) || s < 0) return "-";
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) {
-    const min = Math.floor(s / 60);
-    return `${min} min ${String(Math.round(s - 60 * min)).padStart(2, "0")} s`;
+  // Round once, before splitting, so that 119.6 s is "2 min 00 s", not "1 min 60 s".
+  const total = Math.round(s);
+  if (total < 60) return `${total} s`;
+  if (total < 3600) {
+    const min = Math.floor(total / 60);
+    return `${min} min ${String(total % 60).padStart(2, "0")} s`;
   }
-  const h = Math.floor(s / 3600);
-  return `${h} h ${
-    String(Math.round((s - 3600 * h) / 60)).padStart(2, "0")
+  const minutes = Math.round(s / 60);
+  return `${Math.floor(minutes / 60)} h ${
+    String(minutes % 60).padStart(2, "0")
   } min`;
 }
 
