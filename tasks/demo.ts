@@ -24,34 +24,16 @@ import { BACKENDS } from "../lib/backend/backend.ts";
 import type { DemoOptions } from "../lib/demo/demo.ts";
 import { permissionHint } from "../lib/cli/permission_hint.ts";
 import { splitShortEquals, usageLine } from "../lib/cli/usage.ts";
+import { integerAtLeast, numberIn, parseNumber } from "../lib/train/_checks.ts";
 import { runTask } from "./_cli.ts";
 
-function parseRate(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !(n >= 0 && n <= 1)) {
-    throw new TypeError(
-      `Option --noise must be a number from 0 to 1, got ${
-        Number.isFinite(n) && value.trim() !== ""
-          ? String(n)
-          : JSON.stringify(value)
-      }`,
-    );
-  }
-  return n;
-}
+// The same checks, and so the same words, as the train:* options.
+const parseRate = (value: string): number =>
+  numberIn(parseNumber(value, "Option --noise"), 0, 1, "Option --noise");
 
 function parseCount(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\s*\d+\s*$/.test(value) || n < 1) {
-      throw new TypeError(
-        `Option ${flag} must be a positive integer, got ${
-          JSON.stringify(value)
-        }`,
-      );
-    }
-    return n;
-  };
+  return (value: string): number =>
+    integerAtLeast(parseNumber(value, `Option ${flag}`), 1, `Option ${flag}`);
 }
 
 /** The demo's command line (options only). */

@@ -13,6 +13,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { type BackendName, BACKENDS } from "../lib/backend/backend.ts";
+import { usageLine } from "../lib/cli/usage.ts";
 import { runTask } from "./_cli.ts";
 
 /** The committed file the demo reads. */
@@ -72,11 +73,11 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0;
-      console.error(e.message.replace(/^error: /, ""));
+      console.error(usageLine("pretrain:demo", e.message));
       return 2;
     }
     if (e instanceof TypeError) {
-      console.error(e.message);
+      console.error(usageLine("pretrain:demo", e.message));
       return 2;
     }
     throw e;

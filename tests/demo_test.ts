@@ -380,11 +380,15 @@ Deno.test("parseDemoArgs() reads the flags and names a bad value", () => {
   assert.equal(o.png, false);
   assert.throws(
     () => parseDemoArgs(["--noise", "2"]),
-    /Option --noise must be a number from 0 to 1, got 2/,
+    /^TypeError: Option --noise must be a number in \[0, 1\], got 2$/,
+  );
+  assert.throws(
+    () => parseDemoArgs(["--noise", "0x1"]),
+    /^TypeError: Option --noise must be a number, got "0x1"$/,
   );
   assert.throws(
     () => parseDemoArgs(["--epochs", "0"]),
-    /Option --epochs must be a positive integer, got "0"/,
+    /^TypeError: Option --epochs must be a positive integer, got 0$/,
   );
   assert.throws(() => parseDemoArgs(["--bogus"]), /unknown option '--bogus'/);
 });
@@ -538,12 +542,12 @@ Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
     assert.equal(await main(["--noise", "7"]), 2);
     assert.equal(
       errors.at(-1),
-      "demo: Option --noise must be a number from 0 to 1, got 7; see `deno task demo --help`",
+      "demo: Option --noise must be a number in [0, 1], got 7; see `deno task demo --help`",
     );
     assert.equal(await main(["-n=-0.1"]), 2);
     assert.equal(
       errors.at(-1),
-      "demo: Option --noise must be a number from 0 to 1, got -0.1; see `deno task demo --help`",
+      "demo: Option --noise must be a number in [0, 1], got -0.1; see `deno task demo --help`",
     );
     assert.equal(await main(["--nois", "0.2"]), 2);
     assert.equal(

@@ -149,3 +149,20 @@ Deno.test("the committed demo backbone loads, is small, and says how it was made
   // The demo's classes hinge on the stripes' direction, never a pretext target.
   assert.equal(demo.synthetic.cue, "orientation");
 });
+
+Deno.test("pretrain:demo names a bad flag on one line with a --help hint and exits 2", async () => {
+  const { main } = await import("../tasks/pretrain_demo.ts");
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => errors.push(line);
+  try {
+    assert.equal(await main(["--epoch", "2"]), 2);
+    assert.equal(await main(["--epochs", "x"]), 2);
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(errors, [
+    "pretrain:demo: Unknown option '--epoch' (did you mean --epochs?); see `deno task pretrain:demo --help`",
+    'pretrain:demo: Option --epochs must be a positive integer, got "x"; see `deno task pretrain:demo --help`',
+  ]);
+});
