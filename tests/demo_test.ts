@@ -13,6 +13,7 @@ import {
   formatSeconds,
   formatTable,
   type MethodOutcome,
+  pretextNote,
   verdict,
 } from "../lib/demo/summary.ts";
 import { initBackend } from "../lib/backend/backend.ts";
@@ -467,6 +468,18 @@ Deno.test("formatSeconds() and formatTable() print the figures, last-N for short
     formatTable(outcomeOf({ cufit: 0.7 }, { epochs: 12 })),
     /last-10 acc %/,
   );
+});
+
+Deno.test("pretextNote() words the backbone's pretext record, never as raw JSON", () => {
+  assert.equal(
+    pretextNote(
+      '{"task":"shape (4) and texture (3) of synthetic lesions","classes":12,"per_class":600,"image_size":32,"crop":28,"epochs":40,"seed":0}',
+    ),
+    "pre-trained on shape (4) and texture (3) of synthetic lesions (12 classes x 600 generated images, 32 px, 40 epochs, seed 0)",
+  );
+  assert.equal(pretextNote('{"task":"shapes"}'), "pre-trained on shapes");
+  assert.equal(pretextNote("shapes"), "pre-trained on shapes");
+  assert.equal(pretextNote("[1,2]"), "pre-trained on [1,2]");
 });
 
 Deno.test("verdict() ranks the methods and says who beats whom by how much", () => {

@@ -47,6 +47,7 @@ import {
   formatTable,
   METHOD_LABELS,
   type MethodOutcome,
+  pretextNote,
   summarize,
 } from "./summary.ts";
 
@@ -468,7 +469,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       synthetic,
     },
     weights: shown(weightsFile),
-    weightsNote: meta.pretext ? `pre-trained on ${meta.pretext}` : null,
+    weightsNote: meta.pretext ? pretextNote(meta.pretext) : null,
     methods: outcomes,
   };
   // The training images the run most strongly rejects (CUFIT's run if there is one).

@@ -182,6 +182,36 @@ export function formatTable(outcome: DemoOutcome): string {
   ].join("\n");
 }
 
+/**
+ * The backbone file's `pretext` metadata as the report's phrase: its task,
+ * classes, images and epochs when it is the JSON record the pre-training
+ * writes, the text itself otherwise (never raw JSON).
+ */
+export function pretextNote(pretext: string): string {
+  let p: Record<string, unknown>;
+  try {
+    p = JSON.parse(pretext);
+  } catch {
+    return `pre-trained on ${pretext}`;
+  }
+  if (typeof p !== "object" || p === null || typeof p.task !== "string") {
+    return `pre-trained on ${pretext}`;
+  }
+  const n = (k: string) => typeof p[k] === "number" ? p[k] as number : null;
+  const parts: string[] = [];
+  if (n("classes") !== null && n("per_class") !== null) {
+    parts.push(
+      `${n("classes")} classes x ${n("per_class")} generated images`,
+    );
+  }
+  if (n("image_size") !== null) parts.push(`${n("image_size")} px`);
+  if (n("epochs") !== null) parts.push(`${n("epochs")} epochs`);
+  if (n("seed") !== null) parts.push(`seed ${n("seed")}`);
+  return `pre-trained on ${p.task}${
+    parts.length > 0 ? ` (${parts.join(", ")})` : ""
+  }`;
+}
+
 /** `42 s`, `3 min 05 s`, `2 h 10 min`. */
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s) || s < 0) return "-";
