@@ -14,7 +14,7 @@ import {
   writeLabelIssues,
 } from "../lib/label_issues/report.ts";
 import { SCORE_VARIANTS } from "../lib/label_issues/score.ts";
-import { parseCommand, runTask } from "./_cli.ts";
+import { parseCommand, runTask, UsageError } from "./_cli.ts";
 
 /** Runs the task; returns the exit code. */
 export async function main(
@@ -43,7 +43,11 @@ export async function main(
   >();
   const top = Number(o.top);
   if (!/^\d+$/.test(o.top) || top < 1) {
-    throw new Error(`--top must be a positive integer, got "${o.top}"`);
+    throw new UsageError(
+      `Option --top must be a positive integer, got ${
+        JSON.stringify(o.top)
+      }; see \`deno task label-issues --help\``,
+    );
   }
   const result = await findLabelIssues(o.run, {
     top,

@@ -290,6 +290,10 @@ Deno.test("a finished run keeps its final probabilities; label-issues writes CSV
       ),
       0,
     );
+    await assert.rejects(
+      task.main(["--run", runDir, "--top", "0"], () => {}),
+      /^UsageError: Option --top must be a positive integer, got "0"; see `deno task label-issues --help`$/,
+    );
     const json = JSON.parse(out[out.length - 1]);
     assert.deepEqual(Object.keys(json).slice(0, 5), [
       "flagged",
@@ -347,6 +351,10 @@ Deno.test("linear and Rein runs rank from their one module", async () => {
       });
       assert.equal(r.baseline.module, module);
       assert.equal(r.epochs, 1);
+      // K is at most the training set: precision at K counts K samples.
+      const all = await findLabelIssues(r.runDir, { top: 100_000 });
+      assert.equal(all.top, all.dataset.length);
+      assert.equal(labelIssuesSummary(all).k, all.dataset.length);
       assert.match(
         renderLabelIssuesCsv(r).split("\n")[0],
         new RegExp(`,${module}_selected,`),

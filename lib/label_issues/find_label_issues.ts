@@ -34,7 +34,10 @@ import { readTrainProbabilities } from "./train_probabilities.ts";
 
 /** Options of {@linkcode findLabelIssues}. */
 export interface FindLabelIssuesOptions {
-  /** K of precision at K, and how many the HTML shows. @default 50 */
+  /**
+   * K of precision at K, and how many the HTML shows; at most the number of
+   * training samples. @default 50
+   */
   top?: number;
   /** Score variant. @default "curriculum" */
   variant?: ScoreVariant;
@@ -165,6 +168,8 @@ export async function findLabelIssues(
       actualRate: noisy.actualRate,
     }
     : null;
+  // K beyond the training set would report a precision "at K" over fewer samples.
+  const k = Math.min(top, train.length);
   const order = Int32Array.from(ranking.issues, (x) => x.index);
   const flaggedMask = new Uint8Array(train.length);
   for (const x of ranking.issues) if (x.flagged) flaggedMask[x.index] = 1;
@@ -175,7 +180,7 @@ export async function findLabelIssues(
     ranking,
     truth,
     stats: truth
-      ? flagStats(flaggedMask, truth.isNoisy, { ranking: order, k: top })
+      ? flagStats(flaggedMask, truth.isNoisy, { ranking: order, k })
       : null,
     baseline: {
       module: baseModule,
@@ -185,10 +190,10 @@ export async function findLabelIssues(
       confidentJoint: cl.confidentJoint,
       thresholds: [...cl.thresholds],
       stats: truth
-        ? flagStats(cl.issues, truth.isNoisy, { ranking: clRanking, k: top })
+        ? flagStats(cl.issues, truth.isNoisy, { ranking: clRanking, k })
         : null,
     },
-    top,
+    top: k,
     epochs: history.epochs,
   };
 }
