@@ -86,7 +86,9 @@ export function defaultWeightFiles(netsize: "s" | "b" | "l"): string[] {
  * default file found in `weightsDir`.
  */
 export function resolveWeightsFile(
-  config: Pick<TrainConfig, "weights" | "netsize">,
+  config: Pick<TrainConfig, "weights" | "netsize"> & {
+    dataset?: Pick<TrainConfig["dataset"], "kind">;
+  },
   options: { weightsDir?: string } = {},
 ): string {
   if (config.weights) {
@@ -103,7 +105,11 @@ export function resolveWeightsFile(
   throw new Error(
     `No DINOv2 weights for --netsize ${config.netsize} in "${dir}" (looked for ${
       defaultWeightFiles(config.netsize).join(", ")
-    }): run \`deno task fetch:weights dinov2_vit${config.netsize}14\` or pass --weights FILE`,
+    }): run \`deno task fetch:weights dinov2_vit${config.netsize}14\` or pass --weights FILE${
+      // Generated data has its own small backbone, committed with the project.
+      config.dataset?.kind === "synthetic"
+        ? " (for generated data: --weights data/demo/backbone.safetensors)"
+        : ""}`,
   );
 }
 
