@@ -137,7 +137,8 @@ export async function main(args: string[]): Promise<number> {
   );
   // Refuse an output folder outside the permissions before any training.
   const out = options.out ?? defaultOut(options.data, options.noise);
-  for (const name of ["read", "write"] as const) {
+  // Write first: its hint grants the read of the same folder too.
+  for (const name of ["write", "read"] as const) {
     if (Deno.permissions.querySync({ name, path: out }).state !== "granted") {
       console.error(
         permissionHint(

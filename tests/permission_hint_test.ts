@@ -36,6 +36,12 @@ Deno.test("widenedCommand() widens exactly the refused scope of the task's own f
   )!;
   const write = words.find((w) => w.startsWith("--allow-write="))!;
   assert.equal(write, "--allow-write=./checkpoints,/nonexistent-dir");
+  // A write widens the read by the same folder (the run folder is read too).
+  const read = words.find((w) => w.startsWith("--allow-read="))!;
+  assert.equal(
+    read,
+    "--allow-read=.,/proc/self/exe,/usr/bin/ldd,/nonexistent-dir",
+  );
   assert.deepEqual(words.slice(-5), [
     "tasks/train_cufit.ts",
     "-d",
@@ -45,13 +51,18 @@ Deno.test("widenedCommand() widens exactly the refused scope of the task's own f
   ]);
   // Every other flag is the task's own.
   const own = taskCommand("train:cufit")!;
+  const widened = (w: string) => /^--allow-(write|read)/.test(w);
   assert.deepEqual(
-    words.filter((w) => !w.startsWith("--allow-write")).slice(
-      0,
-      own.length - 1,
-    ),
-    own.filter((w) => !w.startsWith("--allow-write")),
+    words.filter((w) => !widened(w)).slice(0, own.length - 2),
+    own.filter((w) => !widened(w)),
   );
+  // A read widens only the read.
+  const reading = widenedCommand(
+    "evaluate",
+    { kind: "read", target: "/nonexistent-dir/config.json" },
+    [],
+  )!;
+  assert.ok(!reading.some((w) => w.startsWith("--allow-write")));
   // A kind the task lacks is added before the script.
   const env = widenedCommand("noise", { kind: "env", target: "HOME" }, [])!;
   assert.ok(env.indexOf("--allow-env=HOME") < env.indexOf("tasks/noise.ts"));

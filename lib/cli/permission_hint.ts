@@ -87,6 +87,9 @@ function scopeOf(request: PermissionRequest): string | null {
 /**
  * The `deno run ...` words that run `task` with `args` and the extra
  * permission `request` asks for; null when the task is not in deno.json.
+ * A write also widens a scoped read by the same folder: a task reads what it
+ * writes (a run folder's lock and checkpoints), and a command that granted
+ * only the write would fail next on the read.
  */
 export function widenedCommand(
   task: string,
@@ -95,18 +98,27 @@ export function widenedCommand(
 ): string[] | null {
   const words = taskCommand(task);
   if (words === null) return null;
-  const flag = `--allow-${request.kind}`;
   const scope = scopeOf(request);
-  const at = words.findIndex((w) => w === flag || w.startsWith(`${flag}=`));
-  const widened = scope === null ? flag : `${flag}=${scope}`;
-  if (at < 0) {
-    // Before the script: `deno run` is the first two words.
-    const script = words.findIndex((w) => w.endsWith(".ts"));
-    words.splice(script < 0 ? 2 : script, 0, widened);
-  } else if (words[at].includes("=") && scope !== null) {
-    words[at] = `${words[at]},${scope}`;
-  } else {
-    words[at] = flag;
+  const widen = (kind: string) => {
+    const flag = `--allow-${kind}`;
+    const at = words.findIndex((w) => w === flag || w.startsWith(`${flag}=`));
+    const widened = scope === null ? flag : `${flag}=${scope}`;
+    if (at < 0) {
+      // Before the script: `deno run` is the first two words.
+      const script = words.findIndex((w) => w.endsWith(".ts"));
+      words.splice(script < 0 ? 2 : script, 0, widened);
+    } else if (words[at].includes("=") && scope !== null) {
+      words[at] = `${words[at]},${scope}`;
+    } else {
+      words[at] = flag;
+    }
+  };
+  widen(request.kind);
+  if (
+    request.kind === "write" && scope !== null &&
+    words.some((w) => w.startsWith("--allow-read="))
+  ) {
+    widen("read");
   }
   return [...words, ...args];
 }
