@@ -10,6 +10,7 @@ import {
 import { estimateRuns } from "../lib/demo/estimate.ts";
 import {
   type DemoOutcome,
+  formatPercent,
   formatSeconds,
   formatTable,
   type MethodOutcome,
@@ -450,6 +451,9 @@ function outcomeOf(
 }
 
 Deno.test("formatSeconds() and formatTable() print the figures, last-N for short runs", () => {
+  assert.equal(formatPercent(0.1234), "12.3%");
+  assert.equal(formatPercent(null), "-");
+  assert.equal(formatPercent(Number.NaN), "-");
   assert.equal(formatSeconds(42.4), "42 s");
   assert.equal(formatSeconds(185), "3 min 05 s");
   assert.equal(formatSeconds(7800), "2 h 10 min");

@@ -16,6 +16,7 @@ import { lastEpochsLabel } from "../train/metrics.ts";
 import { confusionChart, escapeXml, lineChart, type Series } from "./charts.ts";
 import {
   type DemoOutcome,
+  formatPercent,
   formatSeconds,
   METHOD_LABELS,
   summarize,
@@ -104,10 +105,7 @@ th:first-child, td:first-child { text-align: left; }
 pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 12px; }
 `;
 
-const pct = (v: number | null | undefined) =>
-  v === null || v === undefined || !Number.isFinite(v)
-    ? "-"
-    : `${(v * 100).toFixed(1)}%`;
+const pct = formatPercent;
 
 /** The full `report.html` text of an outcome. */
 export function renderReport(outcome: DemoOutcome): string {

@@ -135,6 +135,12 @@ const pct = (v: number | null | undefined) =>
     ? "-"
     : `${(v * 100).toFixed(1)}`;
 
+/** A fraction as the reports print it, `12.3%`, or `-` when there is none. */
+export function formatPercent(v: number | null | undefined): string {
+  const text = pct(v);
+  return text === "-" ? text : `${text}%`;
+}
+
 /**
  * The results table as plain text: one row per method with last-10 and best
  * test accuracy (%), minutes, and for CUFIT the final selection precision /

@@ -20,6 +20,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { escapeXml } from "../demo/charts.ts";
+import { formatPercent } from "../demo/summary.ts";
 import type { LabelIssuesResult } from "./find_label_issues.ts";
 import type { FlagStats } from "./score.ts";
 import { thumbnailDataUri } from "./thumbnail.ts";
@@ -135,10 +136,7 @@ export function renderLabelIssuesCsv(r: LabelIssuesResult): string {
   return lines.join("\n") + "\n";
 }
 
-const pct = (v: number | null | undefined) =>
-  v === null || v === undefined || !Number.isFinite(v)
-    ? "-"
-    : `${(v * 100).toFixed(1)}%`;
+const pct = formatPercent;
 
 /** One line: the score's precision/recall against the baseline's (for reports and logs). */
 export function precisionRecallLine(r: LabelIssuesResult): string {
