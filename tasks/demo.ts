@@ -132,6 +132,19 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   }
+  if (options.data !== undefined) {
+    // A dataset name or file that does not work is bad usage, as for train:*.
+    const { loadDatasetConfig } = await import("../lib/train/config.ts");
+    try {
+      loadDatasetConfig(options.data);
+    } catch (e) {
+      console.error(
+        permissionHint(e, "demo", args) ??
+          usageLine("demo", (e as Error).message),
+      );
+      return 2;
+    }
+  }
   const { ConfirmationNeededError, defaultOut, runDemo } = await import(
     "../lib/demo/demo.ts"
   );

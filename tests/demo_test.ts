@@ -566,6 +566,11 @@ Deno.test("the demo task exits 2 on a bad flag, naming it", async () => {
       errors.at(-1),
       "demo: Option --noise must be a number in [0, 1], got -0.1; see `deno task demo --help`",
     );
+    assert.equal(await main(["--data", "nosuch"]), 2);
+    assert.match(
+      errors.at(-1)!,
+      /^demo: Dataset config "nosuch" not found: .*; known datasets: .*demo.*; see `deno task demo --help`$/,
+    );
     assert.equal(await main(["--nois", "0.2"]), 2);
     assert.equal(
       errors.at(-1),
