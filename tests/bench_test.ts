@@ -9,22 +9,10 @@ import {
   parseBenchResult,
 } from "../lib/bench/train_bench.ts";
 import { BENCH_PERMISSIONS, main as benchAll } from "../tasks/bench_all.ts";
+import { TINY_BENCH, TINY_BENCH_MODEL } from "./_bench_args.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TINY = [
-  "--dim",
-  "32",
-  "--depth",
-  "2",
-  "--heads",
-  "2",
-  "--img",
-  "28",
-  "--batch",
-  "2",
-  "--steps",
-  "1",
-];
+const TINY = TINY_BENCH;
 async function bench(args: string[]) {
   const out = await new Deno.Command("deno", {
     args: ["run", ...BENCH_PERMISSIONS, "tasks/bench.ts", ...args],
@@ -267,7 +255,7 @@ Deno.test("bench:all rewrites the table file through a temporary file", async ()
       "--out",
       out,
       "--bench-args",
-      TINY.slice(0, 6).join(" "),
+      TINY_BENCH_MODEL.join(" "),
     ]);
     assert.equal(code, 0);
     const text = await Deno.readTextFile(out);

@@ -6,6 +6,7 @@ import {
   summarizeKernels,
 } from "../lib/bench/step_profile.ts";
 import { BENCH_PERMISSIONS } from "../tasks/bench_all.ts";
+import { TINY_BENCH } from "./_bench_args.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -49,18 +50,7 @@ Deno.test("bench --profile prints the profile table, and with --json the profile
       "tasks/bench.ts",
       "--method",
       "cufit",
-      "--dim",
-      "32",
-      "--depth",
-      "2",
-      "--heads",
-      "2",
-      "--img",
-      "28",
-      "--batch",
-      "2",
-      "--steps",
-      "1",
+      ...TINY_BENCH,
       "--threads",
       "1",
       "--profile",

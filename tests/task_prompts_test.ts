@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import denoConfig from "../deno.json" with { type: "json" };
+import { TINY_BENCH } from "./_bench_args.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MISSING = "tests/__no_such_file__";
@@ -63,22 +64,7 @@ const CASES: Record<string, { args: string[]; expect: RegExp }> = {
     expect: /prepare:aptos: /,
   },
   bench: {
-    args: [
-      "--method",
-      "cufit",
-      "--dim",
-      "32",
-      "--depth",
-      "2",
-      "--heads",
-      "2",
-      "--img",
-      "28",
-      "--batch",
-      "2",
-      "--steps",
-      "1",
-    ],
+    args: ["--method", "cufit", ...TINY_BENCH],
     expect: /images\/s/,
   },
   // A dry run reads the grid and the dataset files and writes nothing.

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BENCH_RESULT_KEYS } from "../lib/bench/train_bench.ts";
 import { checkTorch, main as benchAll } from "../tasks/bench_all.ts";
+import { TINY_BENCH_MODEL } from "./_bench_args.ts";
 
 const SCRIPT = fileURLToPath(
   new URL("../lib/bench/torch_bench.py", import.meta.url),
@@ -31,7 +32,7 @@ if (PYTHON === undefined) {
     "torch_bench_test: skipped, no python3 here imports torch (apt-get install python3-torch)",
   );
 }
-const TINY = ["--dim", "32", "--depth", "2", "--heads", "2"];
+const TINY = TINY_BENCH_MODEL;
 
 for (const method of ["linear", "rein", "cufit"]) {
   Deno.test({
