@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BENCH_RESULT_KEYS } from "../lib/bench/train_bench.ts";
 import { checkTorch, main as benchAll } from "../tasks/bench_all.ts";
-import { TINY_BENCH_MODEL } from "./_bench_args.ts";
+import { TINY_BENCH, TINY_BENCH_MODEL } from "./_bench_args.ts";
 
 const SCRIPT = fileURLToPath(
   new URL("../lib/bench/torch_bench.py", import.meta.url),
@@ -44,13 +44,7 @@ for (const method of ["linear", "rein", "cufit"]) {
           SCRIPT,
           "--method",
           method,
-          ...TINY,
-          "--img",
-          "28",
-          "--batch",
-          "2",
-          "--steps",
-          "1",
+          ...TINY_BENCH,
           "--threads",
           "1",
         ],
