@@ -146,3 +146,10 @@ Deno.test({
     }
   },
 });
+
+Deno.test("runParity() names a fixtures folder that is not there", async () => {
+  await assert.rejects(
+    runParity("tests/__no_such_fixtures__"),
+    /^Error: Fixtures folder "tests\/__no_such_fixtures__" not found \(the reference fixtures are in tests\/fixtures\/reference\)$/,
+  );
+});

@@ -82,6 +82,17 @@ export async function runParity(
   options: RunParityOptions = {},
 ): Promise<ParityReport> {
   const log = options.log ?? (() => {});
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (!isDir) {
+    throw new Error(
+      `Fixtures folder "${dir}" not found (the reference fixtures are in tests/fixtures/reference)`,
+    );
+  }
   const computed = new Map<string, HostTensor>();
   const noisyEntries = new Map<string, Uint8Array>();
   const goldens = new Map<string, HostTensor>();
