@@ -33,9 +33,10 @@ async function readJson(file: string, flag: string): Promise<unknown> {
   try {
     return JSON.parse(await Deno.readTextFile(file));
   } catch (err) {
-    throw new Error(
-      `Cannot read ${flag} file "${file}": ${(err as Error).message}`,
-    );
+    const why = err instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (err as Error).message;
+    throw new Error(`Cannot read ${flag} file "${file}": ${why}`);
   }
 }
 

@@ -495,7 +495,7 @@ Deno.test("noise task rejects bad flags and files with one clear error", async (
         "--rate",
         "0.1",
       ],
-      /^Cannot read --labels file ".*none\.json": /,
+      /^Cannot read --labels file ".*none\.json": no such file$/,
     ],
     [
       (
