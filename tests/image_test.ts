@@ -194,6 +194,10 @@ Deno.test("decodeImage() rejects missing, empty and non-image files with their n
       decodeImage(`${dir}/none.png`),
       /Cannot read image ".*none\.png": no such file/,
     );
+    await assert.rejects(
+      decodeImage(dir),
+      /Cannot read image ".*": a folder, not an image file$/,
+    );
     await Deno.writeFile(`${dir}/empty.png`, new Uint8Array());
     await assert.rejects(
       decodeImage(`${dir}/empty.png`),

@@ -227,6 +227,9 @@ function mulDiv255(a: number, b: number): number {
 
 function messageOf(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.IsADirectory) {
+    return "a folder, not an image file";
+  }
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   return e instanceof Error ? e.message : String(e);
 }
