@@ -195,8 +195,10 @@ Deno.test({
       assert.equal(cancel.code, 0, cancel.out);
       assert.match(cancel.out, new RegExp(`scancel ${job![1]}`));
     } finally {
-      await Deno.remove(project, { recursive: true });
+      // Stop Slurm first: a job step still winding down can write into the
+      // project while it is being removed ("Directory not empty").
       await cluster.stop();
+      await removeTree(project);
     }
   },
 });
@@ -217,3 +219,16 @@ Deno.test({
     }
   },
 });
+
+/** Removes a folder, retrying while something still writes into it. */
+async function removeTree(path: string): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await Deno.remove(path, { recursive: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
