@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, renderBenchmarks } from "../lib/bench/benchmarks_md.ts";
-import { kernelPeakRss, RssTracker } from "../lib/bench/peak_rss.ts";
 import {
   BENCH_RESULT_KEYS,
   benchTrainStep,
