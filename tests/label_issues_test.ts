@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../lib/backend/backend.ts";
@@ -43,9 +42,7 @@ import {
   writeSafetensors,
 } from "../lib/weights/safetensors.ts";
 import { tinyModel } from "./_tiny.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
+import { chromium, hasChromium } from "./_chromium.ts";
 
 const close = (a: number, b: number, tol = 1e-9) =>
   assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
@@ -382,25 +379,6 @@ function magenta(r: LabelIssuesResult): LabelIssuesResult {
         Promise.resolve({ data, width: 16, height: 16, channels: 3 }),
     },
   };
-}
-
-async function chromium(args: string[], profile: string) {
-  const out = await new Deno.Command(CHROMIUM, {
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--user-data-dir=${profile}`,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
 }
 
 Deno.test({

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { escapeXml, lineChart, niceTicks } from "../lib/demo/charts.ts";
@@ -8,9 +7,7 @@ import type { DemoOutcome, MethodOutcome } from "../lib/demo/summary.ts";
 import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
 import type { Method } from "../lib/train/learner.ts";
 import type { EpochMetrics } from "../lib/train/metrics.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
+import { chromium, hasChromium } from "./_chromium.ts";
 
 function methodOutcome(method: Method, peak: number): MethodOutcome {
   const metrics: EpochMetrics[] = Array.from({ length: 12 }, (_, e) => ({
@@ -232,27 +229,6 @@ function countColour(
     ) n++;
   }
   return n;
-}
-
-async function chromium(args: string[], profile: string) {
-  const cmd = new Deno.Command(CHROMIUM, {
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--user-data-dir=${profile}`,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const out = await cmd.output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
 }
 
 Deno.test({

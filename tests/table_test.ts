@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { checkGrid, expandGrid } from "../lib/sweep/grid.ts";
 import {
@@ -15,9 +14,7 @@ import {
   type SweepResults,
 } from "../lib/sweep/table.ts";
 import { renderTableHtml } from "../lib/sweep/table_html.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
+import { chromium, hasChromium } from "./_chromium.ts";
 
 const grid = checkGrid({
   description: "A made-up sweep",
@@ -214,26 +211,6 @@ Deno.test("renderMarkdown() and the CSVs show missing as missing or empty, never
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-async function chromium(args: string[], profile: string) {
-  const out = await new Deno.Command(CHROMIUM, {
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--user-data-dir=${profile}`,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
-}
 
 Deno.test({
   name:
