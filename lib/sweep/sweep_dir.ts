@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { loadDatasetConfig, projectConfDir } from "../train/config.ts";
 import { type Cell, checkGrid, expandGrid, type Grid } from "./grid.ts";
+import { firstDifference } from "../io/json_diff.ts";
 
 /** Where sweep folders live, relative to the project folder. */
 export const SWEEPS_DIR = "checkpoints/sweeps";
@@ -183,7 +184,6 @@ export async function openSweep(
       const diff = firstDifference(
         toFileKeys(existing.grid),
         toFileKeys(options.grid),
-        "",
       );
       if (diff !== null) {
         throw new Error(
@@ -232,29 +232,6 @@ export async function openSweep(
 // sweep.json keeps the grid in the sweep file's own keys.
 function toRecordFile(r: SweepRecord) {
   return { ...r, grid: toFileKeys(r.grid) };
-}
-
-function firstDifference(
-  was: unknown,
-  now: unknown,
-  key: string,
-): { key: string; was: unknown; now: unknown } | null {
-  if (
-    was !== null && now !== null && typeof was === "object" &&
-    typeof now === "object"
-  ) {
-    const keys = new Set([...Object.keys(was), ...Object.keys(now)]);
-    for (const k of keys) {
-      const d = firstDifference(
-        (was as Record<string, unknown>)[k],
-        (now as Record<string, unknown>)[k],
-        key === "" ? k : `${key}.${k}`,
-      );
-      if (d !== null) return d;
-    }
-    return null;
-  }
-  return Object.is(was, now) ? null : { key, was, now };
 }
 
 /** A cell's recorded state, or a fresh `pending` one. */

@@ -53,6 +53,7 @@ import {
   readRunRecord,
   type RunRecord,
 } from "./run_dir.ts";
+import { firstDifference } from "../io/json_diff.ts";
 
 /** One permission the re-run gets, with the reason it needs it. */
 export interface RerunGrant {
@@ -379,10 +380,10 @@ export async function planRerun(
     return refuse((e as Error).message);
   }
   expected.dataset.file = config.dataset.file;
-  const diff = difference(
+  const diff = firstDifference(
     { ...config, saveName: save, resume: false, weights: weights.path },
     expected,
-    "config",
+    { path: "config" },
   );
   if (diff !== null) {
     refuse(
@@ -627,30 +628,6 @@ export function trainArgv(
       : []),
     ...(config.threads !== null ? [a("threads", config.threads)] : []),
   ];
-}
-
-/** First key path where two JSON values differ. */
-function difference(
-  was: unknown,
-  now: unknown,
-  key: string,
-): { key: string; was: unknown; now: unknown } | null {
-  if (
-    was !== null && now !== null && typeof was === "object" &&
-    typeof now === "object"
-  ) {
-    const keys = new Set([...Object.keys(was), ...Object.keys(now)]);
-    for (const k of keys) {
-      const d = difference(
-        (was as Record<string, unknown>)[k],
-        (now as Record<string, unknown>)[k],
-        `${key}.${k}`,
-      );
-      if (d !== null) return d;
-    }
-    return null;
-  }
-  return Object.is(was, now) ? null : { key, was, now };
 }
 
 /**

@@ -27,6 +27,7 @@ import type { TrainConfig } from "./config.ts";
 import { avgAccText, type EpochMetrics } from "./metrics.ts";
 import { withPath, writeAll, writeFileAtomic } from "../io/atomic.ts";
 import { parseRunRecord, RUN_FORMAT } from "./run_record.ts";
+import { firstDifference } from "../io/json_diff.ts";
 
 export { RUN_FORMAT };
 
@@ -185,7 +186,9 @@ export async function createRunDir(
     }
     const diff = existing === null
       ? null
-      : firstDifference(existing.config, config, "");
+      : firstDifference(existing.config, config, {
+        ignore: (key) => RESUMABLE.has(key),
+      });
     if (diff !== null && !unstarted) {
       throw new Error(
         `Cannot resume run "${dir}": config key "${diff.key}" was ${
@@ -274,30 +277,6 @@ async function holdsNoEpoch(dir: string): Promise<boolean> {
     if (/^(last|best)\b/.test(entry.name)) return false;
   }
   return true;
-}
-
-function firstDifference(
-  was: unknown,
-  now: unknown,
-  key: string,
-): { key: string; was: unknown; now: unknown } | null {
-  if (RESUMABLE.has(key)) return null;
-  if (
-    was !== null && now !== null && typeof was === "object" &&
-    typeof now === "object"
-  ) {
-    const keys = new Set([...Object.keys(was), ...Object.keys(now)]);
-    for (const k of keys) {
-      const d = firstDifference(
-        (was as Record<string, unknown>)[k],
-        (now as Record<string, unknown>)[k],
-        key === "" ? k : `${key}.${k}`,
-      );
-      if (d !== null) return d;
-    }
-    return null;
-  }
-  return Object.is(was, now) ? null : { key, was, now };
 }
 
 /**
