@@ -119,3 +119,44 @@ export async function writeTinyFixtures(dir: string, spec: TinySpec, options: {
   }
   await writeSafetensors(`${dir}/cufit_golden.safetensors`, steps);
 }
+
+/** Options of {@linkcode tinyWorkspace}. */
+export interface TinyWorkspaceOptions {
+  /** Folder to fill. @default a new temp folder */
+  dir?: string;
+  /** Keys of `synthetic.json` to replace (e.g. `epoch`, `synthetic`). @default none */
+  conf?: Record<string, unknown>;
+}
+
+/**
+ * A folder with tiny backbone weights (`w.safetensors`: width 16, 2 blocks,
+ * 2 heads) and a generated 3-class dataset file (`synthetic.json`, 3 epochs,
+ * 8 training and 4 test images a class) whose runs save inside the folder.
+ * Returns the folder.
+ */
+export async function tinyWorkspace(
+  options: TinyWorkspaceOptions = {},
+): Promise<string> {
+  const dir = options.dir ?? await Deno.makeTempDir();
+  const { backbone } = tinyModel(
+    { dim: 16, depth: 2, heads: 2, classes: 3, seed: 1 },
+    "linear",
+  );
+  await writeSafetensors(`${dir}/w.safetensors`, backbone, {
+    metadata: { variant: JSON.stringify({ num_heads: 2 }) },
+  });
+  const conf = {
+    epoch: "3",
+    id_dataset: `${dir}/data`,
+    batch_size: 8,
+    save_path: `${dir}/runs/`,
+    num_classes: 3,
+    dataset: "synthetic",
+    resize: 32,
+    image_size: 28,
+    synthetic: { train_per_class: 8, test_per_class: 4, size: 32, seed: 0 },
+    ...options.conf,
+  };
+  await Deno.writeTextFile(`${dir}/synthetic.json`, JSON.stringify(conf));
+  return dir;
+}

@@ -41,7 +41,7 @@ import {
   readSafetensors,
   writeSafetensors,
 } from "../lib/weights/safetensors.ts";
-import { tinyModel } from "./_tiny.ts";
+import { tinyWorkspace } from "./_tiny.ts";
 import { chromium, hasChromium } from "./_chromium.ts";
 
 const close = (a: number, b: number, tol = 1e-9) =>
@@ -234,25 +234,13 @@ Deno.test("softmaxRows() is a max-shifted softmax per row", () => {
 await initBackend("wasm", { log: () => {} });
 
 async function tinyRun(dir: string, method: Method, epochs = 2) {
-  const { backbone } = tinyModel(
-    { dim: 16, depth: 2, heads: 2, classes: 3, seed: 1 },
-    "linear",
-  );
-  await writeSafetensors(`${dir}/w.safetensors`, backbone, {
-    metadata: { variant: JSON.stringify({ num_heads: 2 }) },
+  await tinyWorkspace({
+    dir,
+    conf: {
+      epoch: String(epochs),
+      synthetic: { train_per_class: 8, test_per_class: 2, size: 32, seed: 0 },
+    },
   });
-  const conf = {
-    epoch: String(epochs),
-    id_dataset: `${dir}/data`,
-    batch_size: 8,
-    save_path: `${dir}/runs/`,
-    num_classes: 3,
-    dataset: "synthetic",
-    resize: 32,
-    image_size: 28,
-    synthetic: { train_per_class: 8, test_per_class: 2, size: 32, seed: 0 },
-  };
-  await Deno.writeTextFile(`${dir}/synthetic.json`, JSON.stringify(conf));
   const config = resolveConfig(
     method,
     loadDatasetConfig(`${dir}/synthetic.json`),

@@ -11,37 +11,13 @@ import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { trainTask } from "../lib/train/task.ts";
 import { NonFiniteLossError, train } from "../lib/train/trainer.ts";
 import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { tinyModel } from "./_tiny.ts";
+import { tinyWorkspace } from "./_tiny.ts";
 
 await initBackend("wasm", { log: () => {} });
 
-/** A temp folder with tiny backbone weights and a synthetic dataset file saving runs inside it. */
-async function workspace(extra: Record<string, unknown> = {}) {
-  const dir = await Deno.makeTempDir();
-  const { backbone } = tinyModel({
-    dim: 16,
-    depth: 2,
-    heads: 2,
-    classes: 3,
-    seed: 1,
-  }, "linear");
-  await writeSafetensors(`${dir}/w.safetensors`, backbone, {
-    metadata: { variant: JSON.stringify({ num_heads: 2 }) },
-  });
-  const conf = {
-    epoch: "3",
-    id_dataset: `${dir}/data`,
-    batch_size: 8,
-    save_path: `${dir}/runs/`,
-    num_classes: 3,
-    dataset: "synthetic",
-    resize: 32,
-    image_size: 28,
-    synthetic: { train_per_class: 8, test_per_class: 4, size: 32, seed: 0 },
-    ...extra,
-  };
-  await Deno.writeTextFile(`${dir}/synthetic.json`, JSON.stringify(conf));
-  return dir;
+/** A temp folder with tiny weights and a synthetic dataset file saving runs inside it. */
+function workspace(conf: Record<string, unknown> = {}): Promise<string> {
+  return tinyWorkspace({ conf });
 }
 
 const quiet = { log: () => {}, progress: false };

@@ -14,8 +14,7 @@ import {
 } from "../lib/backend/webgpu/device.ts";
 import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
 import { train } from "../lib/train/trainer.ts";
-import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { tinyModel } from "./_tiny.ts";
+import { tinyWorkspace } from "./_tiny.ts";
 import { ADAPTER, NO_WEBGPU } from "./_webgpu.ts";
 
 Deno.test("outOfMemoryMessage() names the batch size and suggests half of it", () => {
@@ -95,32 +94,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const { backbone } = tinyModel(
-        { dim: 16, depth: 2, heads: 2, classes: 3, seed: 1 },
-        "linear",
-      );
-      await writeSafetensors(`${dir}/w.safetensors`, backbone, {
-        metadata: { variant: JSON.stringify({ num_heads: 2 }) },
-      });
-      await Deno.writeTextFile(
-        `${dir}/synthetic.json`,
-        JSON.stringify({
-          epoch: "3",
-          id_dataset: `${dir}/data`,
-          batch_size: 8,
-          save_path: `${dir}/runs/`,
-          num_classes: 3,
-          dataset: "synthetic",
-          resize: 32,
-          image_size: 28,
-          synthetic: {
-            train_per_class: 8,
-            test_per_class: 4,
-            size: 32,
-            seed: 0,
-          },
-        }),
-      );
+      await tinyWorkspace({ dir });
       const config = resolveConfig(
         "rein",
         loadDatasetConfig(`${dir}/synthetic.json`),

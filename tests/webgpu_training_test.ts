@@ -9,37 +9,14 @@ import { loadDatasetConfig, resolveConfig } from "../lib/train/config.ts";
 import { evaluateRun, loadRun } from "../lib/train/evaluate.ts";
 import type { StepOutputs } from "../lib/train/learner.ts";
 import { train } from "../lib/train/trainer.ts";
-import { writeSafetensors } from "../lib/weights/safetensors.ts";
-import { randomImages, tinyModel } from "./_tiny.ts";
+import { randomImages, tinyModel, tinyWorkspace } from "./_tiny.ts";
 import { readFloats, tf } from "../lib/backend/tf.ts";
 import { Dinov2 } from "../lib/models/dinov2.ts";
 import { NO_WEBGPU } from "./_webgpu.ts";
 
 /** A temp folder with tiny backbone weights and a synthetic dataset file. */
-async function workspace(epochs: number) {
-  const dir = await Deno.makeTempDir();
-  const { backbone } = tinyModel(
-    { dim: 16, depth: 2, heads: 2, classes: 3, seed: 1 },
-    "linear",
-  );
-  await writeSafetensors(`${dir}/w.safetensors`, backbone, {
-    metadata: { variant: JSON.stringify({ num_heads: 2 }) },
-  });
-  await Deno.writeTextFile(
-    `${dir}/synthetic.json`,
-    JSON.stringify({
-      epoch: String(epochs),
-      id_dataset: `${dir}/data`,
-      batch_size: 8,
-      save_path: `${dir}/runs/`,
-      num_classes: 3,
-      dataset: "synthetic",
-      resize: 32,
-      image_size: 28,
-      synthetic: { train_per_class: 8, test_per_class: 4, size: 32, seed: 0 },
-    }),
-  );
-  return dir;
+function workspace(epochs: number): Promise<string> {
+  return tinyWorkspace({ conf: { epoch: String(epochs) } });
 }
 
 function config(
