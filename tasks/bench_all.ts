@@ -39,7 +39,11 @@ const TORCH_BENCH = fromFileUrl(
 );
 
 /** The permissions `deno task bench` runs with (from the repository root). */
-export const BENCH_PERMISSIONS = ["--allow-read=.", "--allow-ffi"];
+export const BENCH_PERMISSIONS = [
+  "--allow-read=.",
+  "--allow-ffi",
+  "--allow-env=OPENBLAS_THREAD_TIMEOUT",
+];
 
 interface BenchConfig {
   label: string;

@@ -597,8 +597,12 @@ Deno.test({
       const reg = registerNativeKernels("wasm", {
         openblas: blas,
         kernels: ["BatchMatMul", "Conv2D"],
+        cKernels: false,
       });
-      assert.deepEqual(reg, { active: ["BatchMatMul", "Conv2D"] });
+      assert.deepEqual(reg, {
+        active: ["BatchMatMul", "Conv2D"],
+        cReason: "disabled",
+      });
       assert.deepEqual(activeNativeKernels("wasm"), ["BatchMatMul", "Conv2D"]);
       assert.notEqual(
         tf.getKernel("BatchMatMul", "wasm").kernelFunc,
@@ -753,7 +757,9 @@ Deno.test({
   ignore,
   fn: () =>
     onBackend("wasm", () => {
-      registerNativeKernels("wasm", { openblas: blas });
+      // The TypeScript loop (the C kernels' batch is tested in
+      // c_kernels_test.ts).
+      registerNativeKernels("wasm", { openblas: blas, cKernels: false });
       const before = blas!.threads;
       const threads: number[] = [];
       const sgemm = blas!.sgemm;

@@ -79,6 +79,8 @@ const CASES: Record<string, { args: string[]; expect: RegExp }> = {
   // These two only spawn `bench` and `parity` (each tested here) as children.
   "bench:all": { args: ["--help"], expect: /Usage: bench:all/ },
   "gpu:check": { args: ["--help"], expect: /Usage: gpu:check/ },
+  // It writes into the checkout; .ci/run runs it for real before the tests.
+  "build:native": { args: ["--help"], expect: /Usage: build:native/ },
   "bench:kernels": {
     args: ["--backends", "cpu", "--iters", "1", "--tokens", "16"],
     expect: /GFLOP\/s/,

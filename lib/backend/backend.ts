@@ -47,6 +47,13 @@ export interface BackendInfo {
   nativeKernels: string[];
   /** Why native kernels are not active, when they are not. */
   nativeReason?: string;
+  /**
+   * The project's C kernels (GELU, softmax backward, batched small matmuls
+   * on every core), when built and loaded next to OpenBLAS.
+   */
+  cKernels?: { path: string; threads: number; batchedMatMul: boolean };
+  /** Why the C kernels are not in use, when OpenBLAS is. */
+  cKernelsReason?: string;
   /** tfjs version. */
   tfjsVersion: string;
   /** The machine's WebGPU adapter (named on the first line whatever the backend). */
@@ -244,10 +251,19 @@ export async function initBackend(
       const native = await tryNativeKernels(chosen, options.threads);
       info.nativeKernels = native.active;
       info.nativeReason = native.reason;
+      info.cKernels = native.cKernels;
+      info.cKernelsReason = native.cReason;
     }
   }
+  const cNote = info.cKernels
+    ? `; C kernels on ${info.cKernels.threads} thread${
+      info.cKernels.threads === 1 ? "" : "s"
+    }`
+    : info.cKernelsReason
+    ? `; C kernels off (${info.cKernelsReason})`
+    : "";
   const nativeNote = info.nativeKernels.length > 0
-    ? `; native kernels: ${info.nativeKernels.join(", ")}`
+    ? `; native kernels: ${info.nativeKernels.join(", ")}${cNote}`
     : info.nativeReason
     ? `; native kernels off (${info.nativeReason})`
     : "";
@@ -323,7 +339,12 @@ async function pickAuto(
 async function tryNativeKernels(
   backend: "wasm" | "cpu",
   threads?: number,
-): Promise<{ active: string[]; reason?: string }> {
+): Promise<
+  Pick<
+    import("./native/kernels.ts").NativeKernelsResult,
+    "active" | "reason" | "cKernels" | "cReason"
+  >
+> {
   try {
     const native = await import("./native/kernels.ts");
     return native.registerNativeKernels(backend, { threads });

@@ -93,7 +93,13 @@ const TASK = (name: string) =>
   fromFileUrl(new URL(`../../tasks/${name}`, import.meta.url));
 
 /** The permissions the child tasks run with (as their `deno.json` entries). */
-const BENCH_ARGS = ["run", "--allow-read=.", "--allow-ffi", TASK("bench.ts")];
+const BENCH_ARGS = [
+  "run",
+  "--allow-read=.",
+  "--allow-ffi",
+  "--allow-env=OPENBLAS_THREAD_TIMEOUT",
+  TASK("bench.ts"),
+];
 const PARITY_ARGS = [
   "run",
   "--allow-read=.",

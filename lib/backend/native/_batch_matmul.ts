@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CKernels } from "./c_kernels.ts";
 import type { OpenBlas } from "./openblas.ts";
 
 /** How a `[..., M, K] @ [..., K, N]` product maps onto sgemm calls. */
@@ -94,6 +95,12 @@ export function planBatchMatMul(
 export interface RunBatchMatMulOptions {
   /** Scale of the incoming `out` (1 adds the product to a prefilled bias). @default 0 */
   beta?: number;
+  /**
+   * C kernels with an sgemm bound: batches of small products then run one
+   * per thread on their pool instead of one after another.
+   * @default undefined (the loop here)
+   */
+  c?: CKernels;
 }
 
 /** Computes `out = op(a) @ op(b) (+ beta * out)` for a plan. */
@@ -127,11 +134,19 @@ export function runBatchMatMul(
   // another process holds a core each join waits for the descheduled
   // helper: 373 ms against 27 ms on one thread, measured on a shared 2-core
   // machine. Such loops run on one thread; large products keep them all.
+  // With the C kernels, the matrices of such a batch are spread over their
+  // pool instead, each on one thread: no join per product, and a chunk
+  // left by a descheduled thread is taken by another.
   const threads = blas.threads;
   const serial = threads > 1 && batch > 1 && m * n * k < SMALL_PRODUCT;
+  const c = options.c;
   if (serial) blas.setThreads(1);
   try {
-    loop(blas, plan, data, beta, aSize, bSize, cSize);
+    if (serial && c !== undefined && c.hasSgemm && c.threads > 1) {
+      c.sgemmBatch(plan, data, beta);
+    } else {
+      loop(blas, plan, data, beta, aSize, bSize, cSize);
+    }
   } finally {
     if (serial) blas.setThreads(threads);
   }

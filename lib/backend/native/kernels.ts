@@ -11,6 +11,10 @@
  * The wasm backend's own `_FusedMatMul` (tfjs 4.22) adds the bias wrongly
  * when `b` is transposed or batched; the native one is correct.
  *
+ * When the project's C kernels are built (`deno task build:native`, see
+ * `c_kernels.ts`), GeluParts, SoftmaxGrad and batches of small products run
+ * there, on every core; otherwise in TypeScript on one thread.
+ *
  * Kernels are looked up in the registry on every op call, so swapping them
  * works before or after `tf.setBackend`; the originals' setup/dispose hooks
  * are kept so that a later backend initialisation still sets them up.
@@ -20,6 +24,7 @@
 import { tf } from "../tf.ts";
 import { planBatchMatMul, runBatchMatMul } from "./_batch_matmul.ts";
 import { activateInPlace, fillRows, isNativeActivation } from "./_epilogue.ts";
+import { type CKernels, loadCKernels } from "./c_kernels.ts";
 import { geluInto } from "./_gelu.ts";
 import { softmaxGradInto } from "./_softmax_grad.ts";
 import {
@@ -63,7 +68,7 @@ export const ADDED_KERNEL_NAMES = ["GeluParts", "SoftmaxGrad"] as const;
 
 const ADDED_FACTORIES: Record<
   typeof ADDED_KERNEL_NAMES[number],
-  (backendName: NativeBackendName) => KernelFunc
+  (backendName: NativeBackendName, c?: CKernels) => KernelFunc
 > = {
   GeluParts: geluPartsKernel,
   SoftmaxGrad: softmaxGradKernel,
@@ -95,6 +100,12 @@ export interface RegisterNativeKernelsOptions {
    * @default NATIVE_KERNEL_NAMES
    */
   kernels?: readonly NativeKernelName[];
+  /**
+   * The C kernels: an already loaded library, or false for the
+   * TypeScript versions (a loaded library stays loaded).
+   * @default the built library when there is one (see `c_kernels.ts`)
+   */
+  cKernels?: CKernels | false;
 }
 
 /** What {@linkcode registerNativeKernels} did. */
@@ -103,6 +114,10 @@ export interface NativeKernelsResult {
   active: string[];
   /** Why nothing (or not everything asked for) was replaced. */
   reason?: string;
+  /** The C kernel library in use and its threads, when one is. */
+  cKernels?: { path: string; threads: number; batchedMatMul: boolean };
+  /** Why the C kernels are not in use, when OpenBLAS is. */
+  cReason?: string;
 }
 
 /** Kernels worth replacing on one backend only (the cpu Identity shares already). */
@@ -115,6 +130,7 @@ interface Registration {
   added: string[];
   blas: OpenBlas;
   ownsBlas: boolean;
+  c?: CKernels;
 }
 
 const registrations = new Map<NativeBackendName, Registration>();
@@ -184,6 +200,17 @@ export function registerNativeKernels(
     blas = loaded;
   }
 
+  let c: CKernels | undefined;
+  let cReason: string | undefined;
+  if (options.cKernels === false) cReason = "disabled";
+  else if (options.cKernels !== undefined) c = options.cKernels;
+  else {
+    const loaded = loadCKernels({ threads: blas.threads });
+    if ("error" in loaded) cReason = loaded.error;
+    else c = loaded;
+  }
+  if (c !== undefined && !c.hasSgemm) c.bindSgemm(blas.path);
+
   const originals: KernelConfig[] = [];
   for (const name of present) {
     const original = tf.getKernel(name, backendName);
@@ -195,6 +222,7 @@ export function registerNativeKernels(
         blas,
         backendName,
         original.kernelFunc,
+        c,
       ),
       setupFunc: original.setupFunc,
       disposeFunc: original.disposeFunc,
@@ -207,7 +235,7 @@ export function registerNativeKernels(
     tf.registerKernel({
       kernelName: name,
       backendName,
-      kernelFunc: ADDED_FACTORIES[name](backendName),
+      kernelFunc: ADDED_FACTORIES[name](backendName, c),
     });
     added.push(name);
   }
@@ -216,13 +244,18 @@ export function registerNativeKernels(
     added,
     blas,
     ownsBlas: options.openblas === undefined,
+    c,
   });
+  const cInfo = c === undefined ? { cReason } : {
+    cKernels: { path: c.path, threads: c.threads, batchedMatMul: c.hasSgemm },
+  };
   const missing = applicable.filter((name) => !present.includes(name));
-  return missing.length === 0 ? { active: present } : {
+  return missing.length === 0 ? { active: present, ...cInfo } : {
     active: present,
     reason: `Backend "${backendName}" has no ${
       missing.join(", ")
     } kernel to replace`,
+    ...cInfo,
   };
 }
 
@@ -264,10 +297,11 @@ type Factory = (
   blas: OpenBlas,
   backendName: NativeBackendName,
   original: KernelFunc,
+  c?: CKernels,
 ) => KernelFunc;
 
 const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
-  BatchMatMul: (blas, backendName, original) => (args) => {
+  BatchMatMul: (blas, backendName, original, c) => (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as {
       transposeA: boolean;
@@ -281,12 +315,12 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
       plan.outShape,
       [a, b],
       (out, [av, bv]) => {
-        runBatchMatMul(blas, plan, { a: av, b: bv, out });
+        runBatchMatMul(blas, plan, { a: av, b: bv, out }, { c });
       },
     ) ?? original(args);
   },
 
-  _FusedMatMul: (blas, backendName, original) => (args) => {
+  _FusedMatMul: (blas, backendName, original, c) => (args) => {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<
       string,
       TensorInfo | undefined
@@ -317,6 +351,7 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
         if (bias != null) fillRows(out, views[2], plan.n);
         runBatchMatMul(blas, plan, { a: views[0], b: views[1], out }, {
           beta: bias == null ? 0 : 1,
+          c,
         });
         activateInPlace(out, activation, leakyreluAlpha);
       },
@@ -359,7 +394,10 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
 };
 
 /** `GeluParts` over the backend's own float32 memory, no copies. */
-function geluPartsKernel(backendName: NativeBackendName): KernelFunc {
+function geluPartsKernel(
+  backendName: NativeBackendName,
+  c?: CKernels,
+): KernelFunc {
   return (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const { derivative } = args.attrs as { derivative?: boolean };
@@ -374,13 +412,17 @@ function geluPartsKernel(backendName: NativeBackendName): KernelFunc {
       outs.forEach((o) => mem.free(o));
       throw new Error("GeluParts: cannot view the tensor memory");
     }
-    geluInto(views[0]!, views[1]!, views[2]);
+    if (c !== undefined) c.gelu(views[0]!, views[1]!, views[2]);
+    else geluInto(views[0]!, views[1]!, views[2]);
     return outs;
   };
 }
 
 /** `SoftmaxGrad` over the backend's own float32 memory. */
-function softmaxGradKernel(backendName: NativeBackendName): KernelFunc {
+function softmaxGradKernel(
+  backendName: NativeBackendName,
+  c?: CKernels,
+): KernelFunc {
   return (args) => {
     const { probs, dy } = args.inputs as { probs: TensorInfo; dy: TensorInfo };
     if (
@@ -398,7 +440,10 @@ function softmaxGradKernel(backendName: NativeBackendName): KernelFunc {
       mem.free(out);
       throw new Error("SoftmaxGrad: cannot view the tensor memory");
     }
-    softmaxGradInto(views[0]!, views[1]!, views[2]!, probs.shape.at(-1)!);
+    const cols = probs.shape.at(-1)!;
+    if (c !== undefined && cols > 0) {
+      c.softmaxGrad(views[0]!, views[1]!, views[2]!, cols);
+    } else softmaxGradInto(views[0]!, views[1]!, views[2]!, cols);
     return out;
   };
 }

@@ -161,6 +161,7 @@ export function loadOpenBlas(
       error: "OpenBLAS needs --allow-ffi (or --allow-ffi=<library path>)",
     };
   }
+  quietIdleThreads();
   const failures: string[] = [];
   for (const path of permitted) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -283,6 +284,24 @@ function readConfig(getConfig: (() => Deno.PointerValue) | null): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once, when it loads: its idle
+ * threads spin for 2^value cycles after each call before they sleep (2^28,
+ * ~0.1 s, by default). Spinning threads hold the cores that the C kernels'
+ * threads need between two matrix products: on two cores a CUFIT step at
+ * 224 px took 6.9 s with them spinning and 6.0 s without, the products
+ * themselves no slower. Sets the smallest value (4) unless the variable is
+ * already set; needs `--allow-env=OPENBLAS_THREAD_TIMEOUT`, skipped without.
+ */
+function quietIdleThreads(): void {
+  const name = "OPENBLAS_THREAD_TIMEOUT";
+  if (
+    Deno.permissions.querySync({ name: "env", variable: name }).state !==
+      "granted"
+  ) return;
+  if (Deno.env.get(name) === undefined) Deno.env.set(name, "4");
 }
 
 function readEnv(name: string): string | undefined {

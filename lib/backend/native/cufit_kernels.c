@@ -1,0 +1,360 @@
+/*
+ * cufit_kernels: the element-wise and small-matrix work of a training step,
+ * multi-threaded, for the native kernels of kernels.ts (loaded through Deno
+ * FFI by c_kernels.ts; built by `deno task build:native`).
+ *
+ * tfjs-wasm runs every kernel that is not a matrix product on one thread,
+ * in scalar code. At 224 px that is half of a linear-probing step and a third
+ * of a CUFIT step, whatever the core count (BENCHMARKS.md, "Where a step's
+ * time goes"). This library does the largest of that work on every core:
+ *
+ * - cufit_gelu: exact (erf) GELU and its slope, the formula of _gelu.ts
+ *   (Abramowitz & Stegun 7.1.26 in double precision, tfjs's constants) in
+ *   a loop the compiler vectorizes, with an exp accurate to ~1e-15;
+ * - cufit_softmax_grad: the softmax backward of _softmax_grad.ts, by rows;
+ * - cufit_sgemm_batch: many small products (attention's per-head ones),
+ *   one OpenBLAS sgemm per matrix, matrices spread over the threads.
+ *
+ * Results equal the TypeScript versions' to the last float32 bit, but for
+ * rare one-ulp differences where the exps differ in the last double bit
+ * (tests/c_kernels_test.ts holds them to that).
+ *
+ * Threads: a small pool of POSIX threads that sleep on a condition variable
+ * between jobs (no spinning: the machine may be shared, and OpenBLAS has
+ * threads of its own). The calling thread takes part in every job; chunks
+ * are handed out dynamically, so a descheduled helper delays a job by one
+ * chunk at most. Calls must come from one thread at a time (Deno's main
+ * thread, which runs every tfjs kernel).
+ *
+ * Nothing here reads files or the environment. The only library it opens
+ * is the OpenBLAS the caller already loaded (dlopen with RTLD_NOLOAD, so a
+ * path never loads new code).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef CUFIT_SOURCE_ID
+#define CUFIT_SOURCE_ID 0
+#endif
+
+/* Bumped when a signature below changes; c_kernels.ts checks it. */
+#define CUFIT_ABI 1
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* One build for every x86-64 CPU: the loader picks the widest version. */
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+uint64_t cufit_source_id(void) { return CUFIT_SOURCE_ID; }
+int32_t cufit_abi(void) { return CUFIT_ABI; }
+
+/* ---------------------------------------------------------------- pool */
+
+#define MAX_THREADS 256
+
+typedef void (*range_fn)(const void *ctx, int64_t begin, int64_t end);
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
+static int pool_threads = 1; /* wanted, the caller included */
+static int pool_started = 0; /* helper threads running */
+static uint64_t pool_generation = 0;
+static int pool_active = 0; /* helpers taking part in the current job */
+static int pool_busy = 0;   /* of those, the ones not finished yet */
+static range_fn job_fn;
+static const void *job_ctx;
+static int64_t job_n;
+static int64_t job_grain;
+static atomic_int_fast64_t job_next;
+
+static void run_chunks(void) {
+  for (;;) {
+    int64_t begin = atomic_fetch_add(&job_next, job_grain);
+    if (begin >= job_n) return;
+    int64_t end = begin + job_grain < job_n ? begin + job_grain : job_n;
+    job_fn(job_ctx, begin, end);
+  }
+}
+
+static void *helper_main(void *arg) {
+  int id = (int)(intptr_t)arg;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&pool_mu);
+  for (;;) {
+    while (pool_generation == seen) pthread_cond_wait(&pool_wake, &pool_mu);
+    seen = pool_generation;
+    if (id >= pool_active) continue;
+    pthread_mutex_unlock(&pool_mu);
+    run_chunks();
+    pthread_mutex_lock(&pool_mu);
+    if (--pool_busy == 0) pthread_cond_signal(&pool_done);
+  }
+  return NULL;
+}
+
+/* Sets the thread count (the caller included); returns the count in force. */
+int32_t cufit_set_threads(int32_t threads) {
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  pthread_mutex_lock(&pool_mu);
+  pool_threads = threads;
+  pthread_mutex_unlock(&pool_mu);
+  return threads;
+}
+
+int32_t cufit_get_threads(void) { return pool_threads; }
+
+/* Calls fn over [0, n) in chunks of `grain`, on up to pool_threads threads. */
+static void parallel_for(range_fn fn, const void *ctx, int64_t n,
+                         int64_t grain) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t chunks = (n + grain - 1) / grain;
+  int helpers = pool_threads - 1;
+  if (helpers > chunks - 1) helpers = (int)(chunks - 1);
+  pthread_mutex_lock(&pool_mu);
+  while (pool_started < helpers) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int failed = pthread_create(&t, &attr, helper_main,
+                                (void *)(intptr_t)pool_started);
+    pthread_attr_destroy(&attr);
+    if (failed) break;
+    pool_started++;
+  }
+  if (helpers > pool_started) helpers = pool_started;
+  if (helpers <= 0) {
+    pthread_mutex_unlock(&pool_mu);
+    fn(ctx, 0, n);
+    return;
+  }
+  job_fn = fn;
+  job_ctx = ctx;
+  job_n = n;
+  job_grain = grain;
+  atomic_store(&job_next, 0);
+  pool_active = helpers;
+  pool_busy = helpers;
+  pool_generation++;
+  pthread_cond_broadcast(&pool_wake);
+  pthread_mutex_unlock(&pool_mu);
+  run_chunks();
+  pthread_mutex_lock(&pool_mu);
+  while (pool_busy > 0) pthread_cond_wait(&pool_done, &pool_mu);
+  pthread_mutex_unlock(&pool_mu);
+}
+
+/* Element-wise jobs hand out chunks of this many values (~256 KB of input). */
+#define GRAIN (1 << 16)
+
+/* ---------------------------------------------------------------- GELU */
+
+/* tfjs backend_util ERF_P and ERF_A1..A5 (Abramowitz & Stegun 7.1.26). */
+static const double ERF_P = 0.3275911;
+static const double ERF_A1 = 0.254829592;
+static const double ERF_A2 = -0.284496736;
+static const double ERF_A3 = 1.421413741;
+static const double ERF_A4 = -1.453152027;
+static const double ERF_A5 = 1.061405429;
+static const double INV_SQRT_2PI = 0.3989422804014327;
+static const double SQRT1_2 = 0.7071067811865476;
+/* Beyond |x| = 12 the float32 results are x and 1, or 0 and 0. */
+static const double TAIL = 12.0;
+
+/*
+ * exp(a) for a in [-80, 0]: a = k ln 2 + r with |r| <= ln 2 / 2, a degree-11
+ * Taylor polynomial for exp(r) (truncation below 6e-15 relative), 2^k built
+ * in the exponent bits. Branch-free so that the loops below vectorize.
+ */
+static inline double exp_neg(double a) {
+  const double shifter = 0x1.8p52;
+  double t = a * 1.4426950408889634 + shifter;
+  double k = t - shifter;
+  double r = (a - k * 0x1.62e42fee00000p-1) - k * 0x1.a39ef35793c76p-33;
+  double p = 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  uint64_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 1023) << 52;
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* 1 + erf(v / sqrt 2), and exp(-v^2 / 2) in *e; v within [-TAIL, TAIL]. */
+static inline double cdf2_of(double v, double *e) {
+  double z = fabs(v) * SQRT1_2;
+  double t = 1.0 / (1.0 + ERF_P * z);
+  *e = exp_neg(-z * z);
+  double poly =
+      t * (ERF_A1 + t * (ERF_A2 + t * (ERF_A3 + t * (ERF_A4 + t * ERF_A5))));
+  double erfc = poly * *e;
+  return v >= 0 ? 2.0 - erfc : erfc;
+}
+
+VECTOR_CLONES
+static void gelu_loop(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    double v = x[i];
+    double c = v > TAIL ? TAIL : (v < -TAIL ? -TAIL : v);
+    double e;
+    double cdf2 = cdf2_of(c, &e);
+    double out = 0.5 * v * cdf2;
+    y[i] = (float)(v > TAIL ? v : (v < -TAIL ? 0.0 : out));
+  }
+}
+
+VECTOR_CLONES
+static void gelu_slope_loop(const float *x, float *y, float *slope,
+                            int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    double v = x[i];
+    double c = v > TAIL ? TAIL : (v < -TAIL ? -TAIL : v);
+    double e;
+    double cdf2 = cdf2_of(c, &e);
+    double out = 0.5 * v * cdf2;
+    double d = 0.5 * cdf2 + v * e * INV_SQRT_2PI;
+    y[i] = (float)(v > TAIL ? v : (v < -TAIL ? 0.0 : out));
+    slope[i] = (float)(v > TAIL ? 1.0 : (v < -TAIL ? 0.0 : d));
+  }
+}
+
+struct gelu_job {
+  const float *x;
+  float *y;
+  float *slope;
+};
+
+static void gelu_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct gelu_job *j = ctx;
+  if (j->slope)
+    gelu_slope_loop(j->x + begin, j->y + begin, j->slope + begin, end - begin);
+  else
+    gelu_loop(j->x + begin, j->y + begin, end - begin);
+}
+
+/*
+ * y = 0.5 x (1 + erf(x / sqrt 2)) and, when slope is not NULL, its
+ * derivative. y may be x; slope must not overlap x.
+ */
+void cufit_gelu(const float *x, float *y, float *slope, int64_t n) {
+  struct gelu_job j = {x, y, slope};
+  parallel_for(gelu_range, &j, n, GRAIN);
+}
+
+/* -------------------------------------------------------- softmax grad */
+
+struct softmax_grad_job {
+  const float *p;
+  const float *g;
+  float *out;
+  int64_t cols;
+};
+
+static void softmax_grad_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct softmax_grad_job *j = ctx;
+  const int64_t n = j->cols;
+  for (int64_t row = begin; row < end; row++) {
+    const float *p = j->p + row * n;
+    const float *g = j->g + row * n;
+    float *out = j->out + row * n;
+    double dot = 0;
+    for (int64_t i = 0; i < n; i++) dot += (double)g[i] * (double)p[i];
+    for (int64_t i = 0; i < n; i++)
+      out[i] = (float)((double)p[i] * ((double)g[i] - dot));
+  }
+}
+
+/* out = p * (g - rowsum(g * p)) over `rows` rows of `cols`; out may be g. */
+void cufit_softmax_grad(const float *p, const float *g, float *out,
+                        int64_t rows, int64_t cols) {
+  if (cols <= 0) return;
+  struct softmax_grad_job j = {p, g, out, cols};
+  int64_t grain = GRAIN / cols;
+  parallel_for(softmax_grad_range, &j, rows, grain < 1 ? 1 : grain);
+}
+
+/* ------------------------------------------------------- batched sgemm */
+
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n,
+                         int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c,
+                         int ldc);
+
+static sgemm_fn blas_sgemm;
+
+/*
+ * Binds cblas_sgemm of an OpenBLAS the process has already loaded (`path`
+ * as it was opened); returns 1 on success, 0 when it is not loaded or lacks
+ * the symbol. RTLD_NOLOAD: this never loads a library.
+ */
+int32_t cufit_bind_sgemm(const char *path) {
+  void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  if (!handle) return 0;
+  sgemm_fn fn = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+  /* The loader keeps the library: the caller holds it open too. */
+  dlclose(handle);
+  blas_sgemm = fn;
+  return fn != NULL;
+}
+
+struct sgemm_job {
+  int trans_a, trans_b, m, n, k;
+  const float *a, *b;
+  float *c;
+  const int32_t *a_index, *b_index;
+  float beta;
+};
+
+static void sgemm_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct sgemm_job *j = ctx;
+  const int64_t a_size = (int64_t)j->m * j->k;
+  const int64_t b_size = (int64_t)j->k * j->n;
+  const int64_t c_size = (int64_t)j->m * j->n;
+  const int lda = j->trans_a ? j->m : j->k;
+  const int ldb = j->trans_b ? j->k : j->n;
+  for (int64_t i = begin; i < end; i++) {
+    blas_sgemm(101 /* row major */, j->trans_a ? 112 : 111,
+               j->trans_b ? 112 : 111, j->m, j->n, j->k, 1.0f,
+               j->a + j->a_index[i] * a_size, lda > 1 ? lda : 1,
+               j->b + j->b_index[i] * b_size, ldb > 1 ? ldb : 1, j->beta,
+               j->c + i * c_size, j->n > 1 ? j->n : 1);
+  }
+}
+
+/*
+ * C[i] = op(A[a_index[i]]) @ op(B[b_index[i]]) + beta C[i] for i < batch,
+ * row-major, matrices packed one after another. Each sgemm runs on one
+ * thread: set OpenBLAS to one thread around this call. Returns 0 when no
+ * sgemm is bound (nothing is computed), 1 otherwise.
+ */
+int32_t cufit_sgemm_batch(int32_t trans_a, int32_t trans_b, int32_t m,
+                          int32_t n, int32_t k, const float *a,
+                          const float *b, float *c, const int32_t *a_index,
+                          const int32_t *b_index, int32_t batch, float beta) {
+  if (!blas_sgemm) return 0;
+  struct sgemm_job j = {trans_a, trans_b, m,       n,       k,   a,
+                        b,       c,       a_index, b_index, beta};
+  parallel_for(sgemm_range, &j, batch, 1);
+  return 1;
+}
