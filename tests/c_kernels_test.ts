@@ -26,7 +26,12 @@ import {
   registerNativeKernels,
   unregisterNativeKernels,
 } from "../lib/backend/native/kernels.ts";
-import { geluParts, softmaxGrad } from "../lib/models/layers.ts";
+import {
+  geluParts,
+  layerNormBackward,
+  layerNormParts,
+  softmaxGrad,
+} from "../lib/models/layers.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "cufit-c-kernels-" });
 const libPath = `${dir}/${cKernelsFileName()}`;
@@ -274,6 +279,99 @@ Deno.test({
       unregisterNativeKernels("wasm");
       if (previous) await tf.setBackend(previous);
     }
+  },
+});
+
+/** Largest |a - b| / (1 + |b|). */
+function maxRelative(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  }
+  return worst;
+}
+
+Deno.test({
+  name:
+    "LayerNorm and its backward in one C pass match the op-by-op forms (stats, residual)",
+  ignore,
+  fn: async () => {
+    const k = kernels();
+    const blas = loadOpenBlas({ threads: 2 });
+    if ("error" in blas) {
+      if (required) assert.fail(blas.error);
+      return;
+    }
+    const previous = tf.getBackend();
+    assert.ok(await tf.setBackend("wasm"));
+    const rows = 2 * 257 + 5;
+    const cols = 384;
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.add(tf.tensor(values(rows * cols, 21), [rows, cols]), 3);
+        const w = tf.tensor(values(cols, 22), [cols]);
+        const b = tf.tensor(values(cols, 23), [cols]);
+        const dy = tf.tensor(values(rows * cols, 24), [rows, cols]);
+        const res = tf.tensor(values(rows * cols, 25), [rows, cols]);
+        const plain = layerNormParts(x, w, b).y;
+        const { y, stats } = layerNormParts(x, w, b, { stats: true });
+        assert.deepEqual(stats!.rstd.shape, [rows, 1]);
+        const dx = layerNormBackward(dy, stats!, w);
+        const dxRes = layerNormBackward(dy, stats!, w, res);
+        return [plain, y, stats!.xhat, stats!.rstd, dx, dxRes].map((t) =>
+          t.dataSync() as Float32Array
+        );
+      });
+    try {
+      const opByOp = run();
+      const reg = registerNativeKernels("wasm", {
+        openblas: blas,
+        cKernels: k,
+      });
+      assert.ok(reg.cKernels);
+      assert.ok(tf.getKernel("LayerNormParts", "wasm"));
+      const viaC = run();
+      const names = ["y (no stats)", "y", "xhat", "rstd", "dx", "dx + res"];
+      names.forEach((name, i) => {
+        const err = maxRelative(viaC[i], opByOp[i]);
+        assert.ok(err < 2e-5, `${name}: relative error ${err}`);
+      });
+      // The two forwards, with and without the stats, are one computation.
+      assert.deepEqual(viaC[0], viaC[1]);
+    } finally {
+      unregisterNativeKernels("wasm");
+      if (previous) await tf.setBackend(previous);
+    }
+    assert.equal(
+      tf.getKernel("LayerNormParts", "wasm"),
+      undefined,
+      "unregistered with the other kernels",
+    );
+  },
+});
+
+Deno.test({
+  name: "C LayerNorm refuses shapes that do not fit",
+  ignore,
+  fn: () => {
+    const k = kernels();
+    const x = new Float32Array(12);
+    const w = new Float32Array(4);
+    assert.throws(
+      () => k.layerNorm(x, w, new Float32Array(3), 1e-6, { y: x.slice() }),
+      /layerNorm: .*bias 3/,
+    );
+    assert.throws(
+      () =>
+        k.layerNormGrad(
+          x,
+          { xhat: x, rstd: new Float32Array(2) },
+          w,
+          x.slice(),
+        ),
+      /layerNormGrad: .*rstd 2/,
+    );
   },
 });
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cKernelsFileName } from "../lib/backend/native/c_kernels.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import {
   loadDatasetConfig,
@@ -370,8 +372,43 @@ Deno.test("planRerun() grants FFI only for sharp's addon and, for a run that use
   assert.deepEqual(flagValue(plan.permissions, "--allow-env"), [
     "npm_package_config_libvips",
     "CUFIT_OPENBLAS",
+    "OPENBLAS_THREAD_TIMEOUT",
   ]);
   assert.deepEqual(plan.env, { CUFIT_OPENBLAS: lib });
+  // A run that used the C kernels gets exactly the built library, when
+  // this checkout has one, and a note otherwise.
+  const withC = await recordedRun({
+    versions: {
+      backend: "wasm",
+      nativeKernels: ["BatchMatMul"],
+      cKernels: "on",
+    },
+  });
+  const cPlan = await planRerun(withC.runDir, {
+    ...withC.allow,
+    openBlas: lib,
+  });
+  const built = join(
+    fileURLToPath(new URL("..", import.meta.url)),
+    "lib/backend/native/build",
+    cKernelsFileName(),
+  );
+  if (await Deno.lstat(built).then(() => true, () => false)) {
+    assert.deepEqual(flagValue(cPlan.permissions, "--allow-ffi"), [
+      ...ffi,
+      lib,
+      built,
+    ]);
+  } else {
+    assert.deepEqual(flagValue(cPlan.permissions, "--allow-ffi"), [
+      ...ffi,
+      lib,
+    ]);
+    assert.ok(
+      cPlan.notes.some((n) => /not built here/.test(n)),
+      cPlan.notes.join("\n"),
+    );
+  }
   const tf = await recordedRun({ versions: { backend: "tensorflow" } });
   await assert.rejects(
     () => planRerun(tf.runDir, tf.allow),

@@ -20,7 +20,7 @@ import {
   geluParts,
   layerNorm,
   layerNormBackward,
-  layerNormStats,
+  layerNormParts,
   matMulFast,
   softmaxGrad,
 } from "./layers.ts";
@@ -82,16 +82,17 @@ function mlpForward(
   blk: BlockWeights,
   x1: Tensor,
   keep: boolean,
-): { y: Tensor; xhat2: Tensor; rstd2: Tensor; geluSlope?: Tensor } {
-  const ln2 = layerNormStats(x1);
-  const hidden = denseT(
-    tf.add(tf.mul(ln2.xhat, blk.norm2W), blk.norm2B),
-    blk.fc1T,
-    blk.fc1B,
-  );
+): { y: Tensor; xhat2?: Tensor; rstd2?: Tensor; geluSlope?: Tensor } {
+  const ln2 = layerNormParts(x1, blk.norm2W, blk.norm2B, { stats: keep });
+  const hidden = denseT(ln2.y, blk.fc1T, blk.fc1B);
   const act = geluParts(hidden, { derivative: keep });
   const y = tf.add(x1, tf.mul(denseT(act.y, blk.fc2T, blk.fc2B), blk.ls2));
-  return { y, xhat2: ln2.xhat, rstd2: ln2.rstd, geluSlope: act.dydx };
+  return {
+    y,
+    xhat2: ln2.stats?.xhat,
+    rstd2: ln2.stats?.rstd,
+    geluSlope: act.dydx,
+  };
 }
 
 /** The gradient of {@linkcode mlpForward} with respect to `x1`, rows of `[R, D]`. */
@@ -105,9 +106,11 @@ function mlpBackward(
   const byT = (a: Tensor, w: Tensor) => matMulFast(a, w, { transposeB: true });
   const dAct = byT(tf.mul(dy, blk.ls2), blk.fc2T); // [R, F]
   const dNorm2 = byT(tf.mul(dAct, geluSlope), blk.fc1T);
-  return tf.add(
+  return layerNormBackward(
+    dNorm2,
+    { xhat: xhat2, rstd: rstd2 },
+    blk.norm2W,
     dy,
-    layerNormBackward(dNorm2, { xhat: xhat2, rstd: rstd2 }, blk.norm2W),
   );
 }
 
@@ -295,8 +298,8 @@ export class Dinov2 {
     const [b, n] = x.shape as number[];
     const flat = tf.reshape(x, [b * n, embedDim]); // [BN, D]
     // Attention. [BN, D] -> 3 x [BN, D] -> 3 x [BK, N, d]
-    const ln1 = layerNormStats(flat);
-    const normed1 = tf.add(tf.mul(ln1.xhat, blk.norm1W), blk.norm1B);
+    const ln1 = layerNormParts(flat, blk.norm1W, blk.norm1B, { stats: keep });
+    const normed1 = ln1.y;
     const wT = qkvThirds(blk.qkvT, 1);
     const bias = qkvThirds(blk.qkvB, 0);
     const [q, k, v] = [0, 1, 2].map((j) =>
@@ -318,14 +321,14 @@ export class Dinov2 {
     return {
       y,
       saved: [
-        ln1.xhat,
-        ln1.rstd,
+        ln1.stats!.xhat,
+        ln1.stats!.rstd,
         qs,
         k,
         v,
         probs,
-        mlp.xhat2,
-        mlp.rstd2,
+        mlp.xhat2!,
+        mlp.rstd2!,
         mlp.geluSlope!,
       ],
     };
@@ -369,9 +372,11 @@ export class Dinov2 {
         )
       );
       const dNorm1 = tf.add(tf.add(gq, gk), gv);
-      const dxFlat = tf.add(
+      const dxFlat = layerNormBackward(
+        dNorm1,
+        { xhat: xhat1, rstd: rstd1 },
+        blk.norm1W,
         dx1,
-        layerNormBackward(dNorm1, { xhat: xhat1, rstd: rstd1 }, blk.norm1W),
       );
       return tf.reshape(dxFlat, [b, n, embedDim]);
     });
@@ -458,8 +463,8 @@ export class Dinov2 {
     const headDim = embedDim / numHeads;
     const [b, n] = x.shape as number[];
     const flat = tf.reshape(x, [b * n, embedDim]); // [BN, D]
-    const ln1 = layerNormStats(flat);
-    const normed1 = tf.add(tf.mul(ln1.xhat, blk.norm1W), blk.norm1B);
+    const ln1 = layerNormParts(flat, blk.norm1W, blk.norm1B, { stats: keep });
+    const normed1 = ln1.y;
     const wT = qkvThirds(blk.qkvT, 1);
     const bias = qkvThirds(blk.qkvB, 0);
     // [B, D]: row 0 of every sample
@@ -491,14 +496,14 @@ export class Dinov2 {
     return {
       y: mlp.y,
       saved: [
-        ln1.xhat,
-        ln1.rstd,
+        ln1.stats!.xhat,
+        ln1.stats!.rstd,
         qs,
         k,
         v,
         probs,
-        mlp.xhat2,
-        mlp.rstd2,
+        mlp.xhat2!,
+        mlp.rstd2!,
         mlp.geluSlope!,
       ],
     };

@@ -35,27 +35,71 @@ export function layerNorm(
   bias: Tensor,
   eps = 1e-6,
 ): Tensor {
-  return tf.tidy(() =>
-    tf.add(tf.mul(layerNormStats(x, eps).xhat, weight), bias)
-  );
+  return layerNormParts(x, weight, bias, { eps }).y;
+}
+
+/** Whether the C kernel `name` serves this call (float32, no gradient tape). */
+function cKernelFor(name: string, ...tensors: (Tensor | undefined)[]): boolean {
+  return tensors.every((t) => t === undefined || t.dtype === "float32") &&
+    !tf.engine().isTapeOn() &&
+    tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/**
+ * {@linkcode layerNorm} and, with `stats`, the {@linkcode LayerNormStats}
+ * its backward needs. One pass of the C `LayerNormParts` kernel where it is
+ * registered (outside gradient tapes), else op by op.
+ */
+export function layerNormParts(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  options: { stats?: boolean; eps?: number } = {},
+): { y: Tensor; stats?: LayerNormStats } {
+  const eps = options.eps ?? 1e-6;
+  if (cKernelFor("LayerNormParts", x, weight, bias)) {
+    const [y, xhat, rstd] = tf.engine().runKernel(
+      "LayerNormParts",
+      { x, weight, bias },
+      { eps, stats: options.stats ?? false },
+    ) as Tensor[];
+    return options.stats ? { y, stats: { xhat, rstd } } : { y };
+  }
+  const out = tf.tidy((): Record<string, Tensor> => {
+    const { xhat, rstd } = layerNormStats(x, eps);
+    const y = tf.add(tf.mul(xhat, weight), bias);
+    return options.stats ? { y, xhat, rstd } : { y };
+  });
+  return options.stats
+    ? { y: out.y, stats: { xhat: out.xhat, rstd: out.rstd } }
+    : { y: out.y };
 }
 
 /**
  * The gradient of {@linkcode layerNorm} with respect to its input, from the
  * output gradient `dy` and the forward's {@linkcode LayerNormStats}:
- * `rstd * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * weight`.
+ * `rstd * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * weight`,
+ * plus `residual` when given (the skip connection's gradient). One pass of
+ * the C `LayerNormGrad` kernel where it is registered (outside tapes).
  */
 export function layerNormBackward(
   dy: Tensor,
   stats: LayerNormStats,
   weight: Tensor,
+  residual?: Tensor,
 ): Tensor {
+  const { xhat, rstd } = stats;
+  if (cKernelFor("LayerNormGrad", dy, xhat, rstd, weight, residual)) {
+    const inputs: Record<string, Tensor> = { dy, xhat, rstd, weight };
+    if (residual !== undefined) inputs.residual = residual;
+    return tf.engine().runKernel("LayerNormGrad", inputs, {}) as Tensor;
+  }
   return tf.tidy(() => {
-    const { xhat, rstd } = stats;
     const g = tf.mul(dy, weight);
     const centered = tf.sub(g, tf.mean(g, -1, true));
     const proj = tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true));
-    return tf.mul(tf.sub(centered, proj), rstd);
+    const dx = tf.mul(tf.sub(centered, proj), rstd);
+    return residual === undefined ? dx : tf.add(residual, dx);
   });
 }
 

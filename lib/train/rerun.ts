@@ -28,8 +28,10 @@
  * the new run folder and the project's code (`lib`, `tasks`, `node_modules`,
  * `deno.json`, `deno.lock`); write only the new run folder; FFI only for
  * sharp's native addon files and, when the run used them, the resolved
- * OpenBLAS library; env only `npm_package_config_libvips` (read by sharp as
- * it loads) and `CUFIT_OPENBLAS` (set by the plan to the resolved library);
+ * OpenBLAS library and the project's built C kernels; env only
+ * `npm_package_config_libvips` (read by sharp as it loads),
+ * `CUFIT_OPENBLAS` (set by the plan to the resolved library) and
+ * `OPENBLAS_THREAD_TIMEOUT` (set by the project before OpenBLAS loads);
  * sys only `cpus`, `networkInterfaces` and `hostname` (sharp's libc check
  * asks for a process report); no net, no run, and `--no-prompt`. Native code
  * (sharp, OpenBLAS) runs outside Deno's sandbox: the confinement holds only
@@ -41,6 +43,7 @@ import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256File } from "../io/digest.ts";
 import { openBlasCandidates } from "../backend/native/openblas.ts";
+import { cKernelsFileName } from "../backend/native/c_kernels.ts";
 import {
   loadDatasetConfig,
   resolveConfig,
@@ -436,7 +439,28 @@ export async function planRerun(
     } else {
       grant("ffi", blas, "OpenBLAS (the run used native kernels)");
       grant("env", "CUFIT_OPENBLAS", "names the OpenBLAS library");
+      grant(
+        "env",
+        "OPENBLAS_THREAD_TIMEOUT",
+        "lets idle OpenBLAS threads sleep",
+      );
       env.CUFIT_OPENBLAS = blas;
+      // The C kernels' LayerNorm rounds differently from the op-by-op one:
+      // a re-run uses them exactly when the run did.
+      if (record.versions.cKernels === "on") {
+        const built = join(
+          root,
+          "lib/backend/native/build",
+          cKernelsFileName(),
+        );
+        if (await Deno.lstat(built).then((s) => s.isFile, () => false)) {
+          grant("ffi", built, "the C kernels (the run used them)");
+        } else {
+          notes.push(
+            "note: the run used the C kernels, which are not built here (`deno task build:native`); the re-run uses the TypeScript ones, so its last digits may differ",
+          );
+        }
+      }
     }
   }
 

@@ -525,6 +525,7 @@ export async function train(
         tfjs: backend.tfjsVersion,
         backend: backend.name,
         nativeKernels: backend.nativeKernels,
+        cKernels: backend.cKernels ? "on" : "off",
         adapter: adapterLine(backend.adapter),
       },
       weightsFile,

@@ -1,7 +1,7 @@
 /**
  * The project's own C kernels (`cufit_kernels.c`) through Deno FFI: GELU and
- * its slope, the softmax backward and batches of small matrix products, on
- * every core. `kernels.ts` uses them when they are built (`deno task
+ * its slope, the softmax backward, LayerNorm and its backward, and batches
+ * of small matrix products, on every core. `kernels.ts` uses them when they are built (`deno task
  * build:native`) and falls back to the TypeScript versions otherwise; the
  * results agree to the last float32 bit but for rare one-ulp differences.
  *
@@ -20,7 +20,7 @@
 import type { BatchMatMulPlan } from "./_batch_matmul.ts";
 
 /** Bumped with the C file's `CUFIT_ABI` when a signature changes. */
-export const C_KERNELS_ABI = 1;
+export const C_KERNELS_ABI = 2;
 
 const SYMBOLS = {
   cufit_abi: { parameters: [], result: "i32" },
@@ -32,6 +32,35 @@ const SYMBOLS = {
   },
   cufit_softmax_grad: {
     parameters: ["buffer", "buffer", "buffer", "i64", "i64"],
+    result: "void",
+  },
+  cufit_layer_norm: {
+    // x, w, b, y, xhat, rstd, rows, cols, eps
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i64",
+      "i64",
+      "f64",
+    ],
+    result: "void",
+  },
+  cufit_layer_norm_grad: {
+    // dy, xhat, rstd, w, residual, dx, rows, cols
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i64",
+      "i64",
+    ],
     result: "void",
   },
   cufit_bind_sgemm: { parameters: ["buffer"], result: "i32" },
@@ -74,6 +103,28 @@ export interface CKernels {
     g: Float32Array,
     out: Float32Array,
     cols: number,
+  ): void;
+  /**
+   * LayerNorm over rows of `w.length`: `y = xhat * w + b`, and when given
+   * the `xhat` (like `x`) and `rstd` (one a row) the backward needs.
+   */
+  layerNorm(
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array,
+    eps: number,
+    out: { y: Float32Array; xhat?: Float32Array; rstd?: Float32Array },
+  ): void;
+  /**
+   * The input gradient of {@linkcode CKernels.layerNorm} from `dy` and the
+   * forward's `xhat` and `rstd`, plus `residual` when given.
+   */
+  layerNormGrad(
+    dy: Float32Array,
+    stats: { xhat: Float32Array; rstd: Float32Array },
+    w: Float32Array,
+    dx: Float32Array,
+    residual?: Float32Array,
   ): void;
   /**
    * True when the batched products can run here: an OpenBLAS was bound
@@ -232,6 +283,55 @@ export function loadCKernels(
         );
       }
       s.cufit_softmax_grad(p, g, out, BigInt(p.length / cols), BigInt(cols));
+    },
+    layerNorm(x, w, b, eps, out) {
+      const cols = w.length;
+      const rows = cols === 0 ? 0 : x.length / cols;
+      const bad = cols === 0 || !Number.isInteger(rows) ||
+        b.length !== cols || out.y.length !== x.length ||
+        (out.xhat !== undefined && out.xhat.length !== x.length) ||
+        (out.rstd !== undefined && out.rstd.length !== rows) ||
+        (out.xhat === undefined) !== (out.rstd === undefined) ||
+        !(eps >= 0);
+      if (bad) {
+        throw new RangeError(
+          `layerNorm: x of ${x.length} values, weight ${cols}, bias ${b.length}, y ${out.y.length}, xhat ${out.xhat?.length}, rstd ${out.rstd?.length}, eps ${eps} do not fit`,
+        );
+      }
+      s.cufit_layer_norm(
+        x,
+        w,
+        b,
+        out.y,
+        out.xhat ?? null,
+        out.rstd ?? null,
+        BigInt(rows),
+        BigInt(cols),
+        eps,
+      );
+    },
+    layerNormGrad(dy, stats, w, dx, residual) {
+      const cols = w.length;
+      const rows = cols === 0 ? 0 : dy.length / cols;
+      const bad = cols === 0 || !Number.isInteger(rows) ||
+        stats.xhat.length !== dy.length || stats.rstd.length !== rows ||
+        dx.length !== dy.length ||
+        (residual !== undefined && residual.length !== dy.length);
+      if (bad) {
+        throw new RangeError(
+          `layerNormGrad: dy of ${dy.length} values, weight ${cols}, xhat ${stats.xhat.length}, rstd ${stats.rstd.length}, dx ${dx.length}, residual ${residual?.length} do not fit`,
+        );
+      }
+      s.cufit_layer_norm_grad(
+        dy,
+        stats.xhat,
+        stats.rstd,
+        w,
+        residual ?? null,
+        dx,
+        BigInt(rows),
+        BigInt(cols),
+      );
     },
     get hasSgemm() {
       return bound;

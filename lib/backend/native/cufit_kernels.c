@@ -12,6 +12,9 @@
  *   (Abramowitz & Stegun 7.1.26 in double precision, tfjs's constants) in
  *   a loop the compiler vectorizes, with an exp accurate to ~1e-15;
  * - cufit_softmax_grad: the softmax backward of _softmax_grad.ts, by rows;
+ * - cufit_layer_norm, cufit_layer_norm_grad: LayerNorm over the last axis
+ *   with its affine, and its input gradient, one pass over each row where
+ *   tfjs makes ~8 (statistics in double precision);
  * - cufit_sgemm_batch: many small products (attention's per-head ones),
  *   one OpenBLAS sgemm per matrix, matrices spread over the threads.
  *
@@ -23,12 +26,13 @@
  * between jobs (no spinning: the machine may be shared, and OpenBLAS has
  * threads of its own). The calling thread takes part in every job; chunks
  * are handed out dynamically, so a descheduled helper delays a job by one
- * chunk at most. Calls must come from one thread at a time (Deno's main
- * thread, which runs every tfjs kernel).
+ * chunk at most. Jobs run one at a time: a call from a second thread (a
+ * Web Worker, or `deno test` running files side by side in one process)
+ * waits for the current job to end.
  *
  * Nothing here reads files or the environment. The only library it opens
  * is the OpenBLAS the caller already loaded (dlopen with RTLD_NOLOAD, so a
- * path never loads new code).
+ * path never loads new code), and that one it keeps open.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -43,7 +47,7 @@
 #endif
 
 /* Bumped when a signature below changes; c_kernels.ts checks it. */
-#define CUFIT_ABI 1
+#define CUFIT_ABI 2
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 /* One build for every x86-64 CPU: the loader picks the widest version. */
@@ -61,6 +65,9 @@ int32_t cufit_abi(void) { return CUFIT_ABI; }
 
 typedef void (*range_fn)(const void *ctx, int64_t begin, int64_t end);
 
+/* Held by the caller for a whole job: one job at a time. */
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Guards the fields below it. */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
@@ -110,17 +117,16 @@ int32_t cufit_set_threads(int32_t threads) {
   return threads;
 }
 
-int32_t cufit_get_threads(void) { return pool_threads; }
-
 /* Calls fn over [0, n) in chunks of `grain`, on up to pool_threads threads. */
 static void parallel_for(range_fn fn, const void *ctx, int64_t n,
                          int64_t grain) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   int64_t chunks = (n + grain - 1) / grain;
+  pthread_mutex_lock(&job_mu);
+  pthread_mutex_lock(&pool_mu);
   int helpers = pool_threads - 1;
   if (helpers > chunks - 1) helpers = (int)(chunks - 1);
-  pthread_mutex_lock(&pool_mu);
   while (pool_started < helpers) {
     pthread_t t;
     pthread_attr_t attr;
@@ -135,6 +141,7 @@ static void parallel_for(range_fn fn, const void *ctx, int64_t n,
   if (helpers > pool_started) helpers = pool_started;
   if (helpers <= 0) {
     pthread_mutex_unlock(&pool_mu);
+    pthread_mutex_unlock(&job_mu);
     fn(ctx, 0, n);
     return;
   }
@@ -152,6 +159,7 @@ static void parallel_for(range_fn fn, const void *ctx, int64_t n,
   pthread_mutex_lock(&pool_mu);
   while (pool_busy > 0) pthread_cond_wait(&pool_done, &pool_mu);
   pthread_mutex_unlock(&pool_mu);
+  pthread_mutex_unlock(&job_mu);
 }
 
 /* Element-wise jobs hand out chunks of this many values (~256 KB of input). */
@@ -294,6 +302,125 @@ void cufit_softmax_grad(const float *p, const float *g, float *out,
   parallel_for(softmax_grad_range, &j, rows, grain < 1 ? 1 : grain);
 }
 
+/* ----------------------------------------------------------- LayerNorm */
+
+/* The sum of x[0..n) in double, four interleaved partial sums. */
+static inline double sum4(const float *x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  for (; i < n; i++) s0 += x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+struct layer_norm_job {
+  const float *x, *w, *b;
+  float *y, *xhat, *rstd;
+  int64_t cols;
+  double eps;
+};
+
+static void layer_norm_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct layer_norm_job *j = ctx;
+  const int64_t n = j->cols;
+  for (int64_t row = begin; row < end; row++) {
+    const float *x = j->x + row * n;
+    const double mean = sum4(x, n) / (double)n;
+    double q0 = 0, q1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const double d0 = x[i] - mean, d1 = x[i + 1] - mean;
+      q0 += d0 * d0;
+      q1 += d1 * d1;
+    }
+    for (; i < n; i++) q0 += (x[i] - mean) * (x[i] - mean);
+    const double r = 1.0 / sqrt((q0 + q1) / (double)n + j->eps);
+    if (j->rstd) j->rstd[row] = (float)r;
+    float *xhat = j->xhat ? j->xhat + row * n : NULL;
+    float *y = j->y + row * n;
+    for (i = 0; i < n; i++) {
+      const float h = (float)((x[i] - mean) * r);
+      if (xhat) xhat[i] = h;
+      y[i] = h * j->w[i] + j->b[i]; /* float32, as tfjs's mul then add */
+    }
+  }
+}
+
+/*
+ * y = xhat * w + b with xhat = (x - mean) / sqrt(var + eps) over the last
+ * axis (biased variance, as torch), for `rows` rows of `cols`. xhat (rows x
+ * cols) and rstd (rows) are written when not NULL, for the backward.
+ */
+void cufit_layer_norm(const float *x, const float *w, const float *b,
+                      float *y, float *xhat, float *rstd, int64_t rows,
+                      int64_t cols, double eps) {
+  if (cols <= 0) return;
+  struct layer_norm_job j = {x, w, b, y, xhat, rstd, cols, eps};
+  int64_t grain = GRAIN / cols;
+  parallel_for(layer_norm_range, &j, rows, grain < 1 ? 1 : grain);
+}
+
+struct layer_norm_grad_job {
+  const float *dy, *xhat, *rstd, *w, *residual;
+  float *dx;
+  int64_t cols;
+};
+
+static void layer_norm_grad_range(const void *ctx, int64_t begin,
+                                  int64_t end) {
+  const struct layer_norm_grad_job *j = ctx;
+  const int64_t n = j->cols;
+  for (int64_t row = begin; row < end; row++) {
+    const float *dy = j->dy + row * n;
+    const float *xhat = j->xhat + row * n;
+    double mg0 = 0, mg1 = 0, mgx0 = 0, mgx1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const double g0 = (double)dy[i] * j->w[i];
+      const double g1 = (double)dy[i + 1] * j->w[i + 1];
+      mg0 += g0;
+      mg1 += g1;
+      mgx0 += g0 * xhat[i];
+      mgx1 += g1 * xhat[i + 1];
+    }
+    for (; i < n; i++) {
+      const double g = (double)dy[i] * j->w[i];
+      mg0 += g;
+      mgx0 += g * xhat[i];
+    }
+    const double mg = (mg0 + mg1) / (double)n;
+    const double mgx = (mgx0 + mgx1) / (double)n;
+    const double r = j->rstd[row];
+    float *dx = j->dx + row * n;
+    const float *res = j->residual ? j->residual + row * n : NULL;
+    for (i = 0; i < n; i++) {
+      const double g = (double)dy[i] * j->w[i];
+      const float v = (float)((g - mg - xhat[i] * mgx) * r);
+      dx[i] = res ? res[i] + v : v;
+    }
+  }
+}
+
+/*
+ * The input gradient of cufit_layer_norm from the output gradient dy and
+ * the forward's xhat and rstd: rstd * (g - mean(g) - xhat * mean(g xhat))
+ * with g = dy * w, plus `residual` (float32 add) when not NULL.
+ */
+void cufit_layer_norm_grad(const float *dy, const float *xhat,
+                           const float *rstd, const float *w,
+                           const float *residual, float *dx, int64_t rows,
+                           int64_t cols) {
+  if (cols <= 0) return;
+  struct layer_norm_grad_job j = {dy, xhat, rstd, w, residual, dx, cols};
+  int64_t grain = GRAIN / cols;
+  parallel_for(layer_norm_grad_range, &j, rows, grain < 1 ? 1 : grain);
+}
+
 /* ------------------------------------------------------- batched sgemm */
 
 typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n,
@@ -312,10 +439,18 @@ int32_t cufit_bind_sgemm(const char *path) {
   void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
   if (!handle) return 0;
   sgemm_fn fn = (sgemm_fn)dlsym(handle, "cblas_sgemm");
-  /* The loader keeps the library: the caller holds it open too. */
-  dlclose(handle);
+  if (!fn) {
+    dlclose(handle);
+    return 0;
+  }
+  /*
+   * The handle stays open: the library then stays mapped for the life of
+   * the process, even when every caller closes theirs (Deno closes a
+   * library when the isolate that opened it ends), so blas_sgemm never
+   * points into unmapped memory.
+   */
   blas_sgemm = fn;
-  return fn != NULL;
+  return 1;
 }
 
 struct sgemm_job {

@@ -74,6 +74,20 @@ const ADDED_FACTORIES: Record<
   SoftmaxGrad: softmaxGradKernel,
 };
 
+/**
+ * Kernels added only while the C kernels are in use (float32 only, no
+ * gradient: callers use them outside gradient tapes, see `layers.ts`):
+ * - `LayerNormParts`: inputs `{x, weight, bias}`, attrs `{eps, stats}`;
+ *   outputs `[y]`, or with `stats` `[y, xhat, rstd]` (`rstd` of x's shape
+ *   with a last axis of 1): LayerNorm over the last axis with its affine;
+ * - `LayerNormGrad`: inputs `{dy, xhat, rstd, weight}` and optionally
+ *   `residual`; output the input gradient (plus `residual`).
+ */
+export const C_ADDED_KERNEL_NAMES = [
+  "LayerNormParts",
+  "LayerNormGrad",
+] as const;
+
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
 export type NativeKernelName = typeof NATIVE_KERNEL_NAMES[number];
 
@@ -209,7 +223,8 @@ export function registerNativeKernels(
     if ("error" in loaded) cReason = loaded.error;
     else c = loaded;
   }
-  if (c !== undefined && !c.hasSgemm) c.bindSgemm(blas.path);
+  // Bound on every registration: the OpenBLAS may be another one than last.
+  c?.bindSgemm(blas.path);
 
   const originals: KernelConfig[] = [];
   for (const name of present) {
@@ -236,6 +251,15 @@ export function registerNativeKernels(
       kernelName: name,
       backendName,
       kernelFunc: ADDED_FACTORIES[name](backendName, c),
+    });
+    added.push(name);
+  }
+  for (const name of c === undefined ? [] : C_ADDED_KERNEL_NAMES) {
+    if (tf.getKernel(name, backendName) !== undefined) continue;
+    tf.registerKernel({
+      kernelName: name,
+      backendName,
+      kernelFunc: C_ADDED_FACTORIES[name](backendName, c!),
     });
     added.push(name);
   }
@@ -392,6 +416,76 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   },
 };
+
+const C_ADDED_FACTORIES: Record<
+  typeof C_ADDED_KERNEL_NAMES[number],
+  (backendName: NativeBackendName, c: CKernels) => KernelFunc
+> = {
+  LayerNormParts: (backendName, c) => (args) => {
+    const { x, weight, bias } = args.inputs as Record<string, TensorInfo>;
+    const { eps, stats } = args.attrs as { eps: number; stats?: boolean };
+    const cols = x.shape.at(-1) ?? 0;
+    if (
+      [x, weight, bias].some((t) => t?.dtype !== "float32") || cols === 0 ||
+      sizeOf(weight.shape) !== cols || sizeOf(bias.shape) !== cols
+    ) {
+      throw new Error(
+        `LayerNormParts: needs float32 x [..., D] with D > 0 and weight and bias of D values, got x [${x.shape}], weight [${weight?.shape}], bias [${bias?.shape}]`,
+      );
+    }
+    const mem = tensorMemory(backendName, args.backend);
+    const outs = [mem.alloc(x.shape)];
+    if (stats) {
+      outs.push(mem.alloc(x.shape), mem.alloc([...x.shape.slice(0, -1), 1]));
+    }
+    const views = [x, weight, bias, ...outs].map((t) => mem.view(t));
+    if (views.some((v) => v === undefined)) {
+      outs.forEach((o) => mem.free(o));
+      throw new Error("LayerNormParts: cannot view the tensor memory");
+    }
+    const [xv, wv, bv, y, xhat, rstd] = views as Float32Array[];
+    c.layerNorm(xv, wv, bv, eps, { y, xhat, rstd });
+    return outs;
+  },
+  LayerNormGrad: (backendName, c) => (args) => {
+    const { dy, xhat, rstd, weight, residual } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const cols = dy?.shape.at(-1) ?? 0;
+    const same = (t?: TensorInfo) =>
+      t !== undefined && t.shape.join() === dy!.shape.join();
+    if (
+      [dy, xhat, rstd, weight, residual].some((t) =>
+        t !== undefined && t.dtype !== "float32"
+      ) || cols === 0 || !same(xhat) || weight === undefined ||
+      rstd === undefined || sizeOf(weight.shape) !== cols ||
+      sizeOf(rstd.shape) * cols !== sizeOf(dy!.shape) ||
+      (residual !== undefined && !same(residual))
+    ) {
+      throw new Error(
+        `LayerNormGrad: needs float32 dy and xhat of one shape [..., D], rstd of one value a row, weight of D values (and residual like dy), got dy [${dy?.shape}], xhat [${xhat?.shape}], rstd [${rstd?.shape}], weight [${weight?.shape}], residual [${residual?.shape}]`,
+      );
+    }
+    const inputs = residual === undefined
+      ? [dy!, xhat!, rstd, weight]
+      : [dy!, xhat!, rstd, weight, residual];
+    const out = withViews(backendName, args.backend, dy!.shape, inputs, (
+      dx,
+      [d, h, r, w, res],
+    ) => c.layerNormGrad(d, { xhat: h, rstd: r }, w, dx, res));
+    if (out === undefined) {
+      throw new Error("LayerNormGrad: cannot view the tensor memory");
+    }
+    return out;
+  },
+};
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
 
 /** `GeluParts` over the backend's own float32 memory, no copies. */
 function geluPartsKernel(
