@@ -85,6 +85,10 @@ export async function main(args: string[]): Promise<number> {
         .argParser(intArg("--threads")),
     )
     .option(
+      "--no-c-kernels",
+      "keep the TypeScript GELU, LayerNorm and softmax backward (no C kernels)",
+    )
+    .option(
       "--profile",
       "profile one more step: time per kernel, serial fraction (stderr)",
     )
@@ -105,6 +109,7 @@ export async function main(args: string[]): Promise<number> {
       method: Method;
       backend: BackendName;
       native: boolean;
+      cKernels: boolean;
       json?: boolean;
       report?: boolean;
     }

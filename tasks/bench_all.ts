@@ -9,7 +9,8 @@
  * the table file atomically. `--profile` profiles one more cufit step at the
  * largest size for each thread count (`bench --profile`).
  *
- * Configurations: `best` (`--backend auto`), `avx512` (the same with
+ * Configurations: `best` (`--backend auto`), `noc` (the same without the
+ * C kernels: `--no-c-kernels`), `avx512` (the same with
  * `OPENBLAS_CORETYPE=SkylakeX`: only on CPUs with AVX-512), `wasm`
  * (`--backend wasm --no-native`, tfjs's own kernels), `cpu` (`--backend cpu`,
  * with OpenBLAS).
@@ -59,6 +60,10 @@ const CONFIGS: Record<string, BenchConfig> = {
     label: "best, OPENBLAS_CORETYPE=SkylakeX",
     args: ["--backend", "auto"],
     env: { OPENBLAS_CORETYPE: "SkylakeX" },
+  },
+  noc: {
+    label: "best, no C kernels",
+    args: ["--backend", "auto", "--no-c-kernels"],
   },
   wasm: { label: "wasm only", args: ["--backend", "wasm", "--no-native"] },
   cpu: { label: "cpu + OpenBLAS", args: ["--backend", "cpu"] },
@@ -225,7 +230,10 @@ export async function main(args: string[]): Promise<number> {
       ).default([...BENCH_METHODS]),
     )
     .addOption(
-      new Option("--configs <list>", "configurations: best, avx512, wasm, cpu")
+      new Option(
+        "--configs <list>",
+        "configurations: best, noc (no C kernels), avx512, wasm, cpu",
+      )
         .argParser(list("--configs", Object.keys(CONFIGS)))
         .default(["best", "wasm"]),
     )

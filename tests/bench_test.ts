@@ -36,7 +36,7 @@ for (const method of ["linear", "rein", "cufit"] as const) {
     assert.equal(obj.method, method);
     assert.equal(obj.img, 28);
     assert.equal(obj.batch, 2);
-    assert.match(obj.backend, /^(wasm|cpu|tensorflow)(\+openblas)?$/);
+    assert.match(obj.backend, /^(wasm|cpu|tensorflow)(\+openblas(\+c)?)?$/);
     assert.ok(obj.images_per_s > 0, `images_per_s ${obj.images_per_s}`);
     assert.ok(obj.peak_rss_mb > 10, `peak_rss_mb ${obj.peak_rss_mb}`);
     assert.match(r.stderr, /warm-up: [\d.]+ s/);

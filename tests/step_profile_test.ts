@@ -15,6 +15,11 @@ Deno.test("kernelGroup() counts matmuls as blas only when they are native", () =
   assert.equal(kernelGroup("BatchMatMul", []), "serial");
   assert.equal(kernelGroup("Transpose", ["Transpose"]), "copy");
   assert.equal(kernelGroup("Softmax", ["BatchMatMul"]), "serial");
+  // The C kernels' ones only when the C kernels are loaded.
+  assert.equal(kernelGroup("GeluParts", ["BatchMatMul"]), "serial");
+  assert.equal(kernelGroup("GeluParts", ["BatchMatMul"], true), "threaded");
+  assert.equal(kernelGroup("LayerNormGrad", [], true), "threaded");
+  assert.equal(kernelGroup("Softmax", [], true), "serial");
 });
 
 Deno.test("summarizeKernels() sums calls per kernel and puts the rest of the step in host", () => {

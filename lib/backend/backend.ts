@@ -188,6 +188,12 @@ export interface InitBackendOptions {
    * @default every core (`navigator.hardwareConcurrency`)
    */
   threads?: number;
+  /**
+   * Use the project's C kernels next to OpenBLAS when they are built
+   * (`deno task build:native`); false keeps their TypeScript versions.
+   * @default true
+   */
+  cKernels?: boolean;
 }
 
 /**
@@ -248,7 +254,11 @@ export async function initBackend(
       )
         .catch(() => {});
     } else {
-      const native = await tryNativeKernels(chosen, options.threads);
+      const native = await tryNativeKernels(
+        chosen,
+        options.threads,
+        options.cKernels ?? true,
+      );
       info.nativeKernels = native.active;
       info.nativeReason = native.reason;
       info.cKernels = native.cKernels;
@@ -339,6 +349,7 @@ async function pickAuto(
 async function tryNativeKernels(
   backend: "wasm" | "cpu",
   threads?: number,
+  cKernels = true,
 ): Promise<
   Pick<
     import("./native/kernels.ts").NativeKernelsResult,
@@ -347,7 +358,10 @@ async function tryNativeKernels(
 > {
   try {
     const native = await import("./native/kernels.ts");
-    return native.registerNativeKernels(backend, { threads });
+    return native.registerNativeKernels(backend, {
+      threads,
+      ...(cKernels ? {} : { cKernels: false }),
+    });
   } catch (err) {
     return { active: [], reason: (err as Error).message };
   }

@@ -4,6 +4,8 @@
  *
  * - `blas`: kernels that OpenBLAS runs on every thread (matmuls and the
  *   patch convolution, when native kernels are active);
+ * - `threaded`: kernels that the project's C library runs on every thread
+ *   (GELU, the softmax backward, LayerNorm and its backward, when built);
  * - `copy`: kernels that only move data (transpose, slice, concat, pad,
  *   tile, identity, reshape, cast);
  * - `serial`: everything else the backend runs on one thread (softmax, the
@@ -12,7 +14,7 @@
  *   gradient tape, reading logits back).
  *
  * The serial fraction is `(serial + copy + host) / step`: the share that
- * more OpenBLAS threads cannot shorten (Amdahl's law then bounds the
+ * more threads cannot shorten (Amdahl's law then bounds the
  * speed-up from `t` threads at `1 / (s + (1 - s) / t)`).
  *
  * @module
@@ -20,7 +22,7 @@
 import { tf } from "../backend/tf.ts";
 
 /** How a kernel's time is classed. */
-export type KernelGroup = "blas" | "copy" | "serial";
+export type KernelGroup = "blas" | "threaded" | "copy" | "serial";
 
 /** One kernel name's total over the profiled step. */
 export interface KernelTime {
@@ -66,24 +68,39 @@ const BLAS_KERNELS = new Set([
   "FusedConv2D",
 ]);
 
-/** The group of a kernel, given which kernels are native. */
+/** Kernels that the C kernels run on every thread, when they are loaded. */
+const C_KERNELS = new Set([
+  "GeluParts",
+  "SoftmaxGrad",
+  "LayerNormParts",
+  "LayerNormGrad",
+]);
+
+/**
+ * The group of a kernel, given which kernels are native and whether the C
+ * kernels are loaded.
+ */
 export function kernelGroup(
   name: string,
   nativeKernels: readonly string[],
+  cKernels = false,
 ): KernelGroup {
   name = name.replace(/ \(batched\)$/, "");
   if (BLAS_KERNELS.has(name) && nativeKernels.includes(name)) return "blas";
+  if (cKernels && C_KERNELS.has(name)) return "threaded";
   if (COPY_KERNELS.has(name)) return "copy";
   return "serial";
 }
 
 /**
  * Runs `step` once under `tf.profile` and sums its kernels. `nativeKernels`
- * names the kernels OpenBLAS replaced (the rest run on one thread).
+ * names the kernels OpenBLAS replaced, `cKernels` says whether the C
+ * kernels are loaded (the rest run on one thread).
  */
 export async function profileStep(
   step: () => unknown,
   nativeKernels: readonly string[],
+  cKernels = false,
 ): Promise<StepProfile> {
   let stepMs = 0;
   const info = await tf.profile(async () => {
@@ -103,6 +120,7 @@ export async function profileStep(
       })),
     stepMs,
     nativeKernels,
+    cKernels,
   );
 }
 
@@ -121,13 +139,14 @@ export function summarizeKernels(
   calls: { name: string; ms: number }[],
   stepMs: number,
   nativeKernels: readonly string[],
+  cKernels = false,
 ): StepProfile {
   const byName = new Map<string, KernelTime>();
   for (const c of calls) {
     const k = byName.get(c.name) ??
       {
         name: c.name,
-        group: kernelGroup(c.name, nativeKernels),
+        group: kernelGroup(c.name, nativeKernels, cKernels),
         calls: 0,
         ms: 0,
       };
@@ -136,9 +155,12 @@ export function summarizeKernels(
     byName.set(c.name, k);
   }
   const kernels = [...byName.values()].sort((a, b) => b.ms - a.ms);
-  const groups = { blas: 0, copy: 0, serial: 0, host: 0 };
+  const groups = { blas: 0, threaded: 0, copy: 0, serial: 0, host: 0 };
   for (const k of kernels) groups[k.group] += k.ms;
-  groups.host = Math.max(0, stepMs - groups.blas - groups.copy - groups.serial);
+  groups.host = Math.max(
+    0,
+    stepMs - groups.blas - groups.threaded - groups.copy - groups.serial,
+  );
   const serialFraction = stepMs > 0
     ? (groups.serial + groups.copy + groups.host) / stepMs
     : 0;
@@ -169,7 +191,7 @@ export function profileTable(p: StepProfile, top = 12): string {
       `| ${rest.length} other kernels | | ${calls} | ${s(ms)} | ${pct(ms)} |`,
     );
   }
-  for (const g of ["blas", "serial", "copy", "host"] as const) {
+  for (const g of ["blas", "threaded", "serial", "copy", "host"] as const) {
     lines.push(`| **${g}** | | | ${s(p.groups[g])} | ${pct(p.groups[g])} |`);
   }
   lines.push(`| **step** | | | ${s(p.stepMs)} | 100% |`);

@@ -22,7 +22,8 @@ export interface BenchResult {
   batch: number;
   /**
    * The backend measured: tfjs's name (`wasm`, `cpu`, `tensorflow`), with
-   * `+openblas` when native matmul kernels replaced the backend's own.
+   * `+openblas` when native matmul kernels replaced the backend's own, and
+   * `+c` when the C kernels ran too.
    */
   backend: string;
   images_per_s: number;
@@ -93,6 +94,8 @@ export interface BenchOptions {
   native?: boolean;
   /** CPU threads of the native kernels. @default every core */
   threads?: number;
+  /** Use the C kernels when built (`deno task build:native`). @default true */
+  cKernels?: boolean;
   /** Token width D (ViT-S: 384). @default 384 */
   dim?: number;
   /** Blocks. @default 12 */
@@ -174,6 +177,7 @@ export async function benchTrainStep(
   const info = await initBackend(backendName, {
     native: options.native ?? true,
     threads: options.threads,
+    cKernels: options.cKernels ?? true,
     log,
   });
   const variant = {
@@ -233,6 +237,7 @@ export async function benchTrainStep(
       profile = await profileStep(
         () => learner.step(images, labels),
         info.nativeKernels,
+        info.cKernels !== undefined,
       );
       log(`profiled step: ${(profile.stepMs / 1000).toFixed(3)} s`);
       kernels = profile.kernels.filter((k) => k.ms > 0).map((k) => ({
@@ -254,7 +259,8 @@ export async function benchTrainStep(
       method,
       img,
       batch,
-      backend: info.tfName + (native ? "+openblas" : ""),
+      backend: info.tfName + (native ? "+openblas" : "") +
+        (info.cKernels ? "+c" : ""),
       images_per_s: round((batch * steps) / total, 3),
       peak_rss_mb: round(peak.bytes / (1024 * 1024), 1),
     },
