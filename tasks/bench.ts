@@ -1,7 +1,7 @@
 /**
  * `deno task bench --method linear|rein|cufit [--img 112] [--batch 16]
- * [--steps 5] [--threads N] [--backend auto] [--no-native] [--profile]
- * [--json]`: training throughput
+ * [--steps 5] [--threads N] [--backend auto] [--no-native] [--no-c-kernels]
+ * [--profile] [--json]`: training throughput
  * of a ViT-S/14-sized model (random weights), Rein with 100 tokens a layer,
  * 7 classes. One warm-up step, then `--steps` timed calls of the trainers'
  * own `Learner.step`.

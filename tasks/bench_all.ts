@@ -54,16 +54,16 @@ interface BenchConfig {
 
 const CONFIGS: Record<string, BenchConfig> = {
   best: { label: "best", args: ["--backend", "auto"] },
+  noc: {
+    label: "best, no C kernels",
+    args: ["--backend", "auto", "--no-c-kernels"],
+  },
   // OpenBLAS 0.3.21 does not know Zen 4/5 and falls back to its AVX2
   // (Haswell) kernels; forcing the AVX-512 ones needs a CPU that has them.
   avx512: {
     label: "best, OPENBLAS_CORETYPE=SkylakeX",
     args: ["--backend", "auto"],
     env: { OPENBLAS_CORETYPE: "SkylakeX" },
-  },
-  noc: {
-    label: "best, no C kernels",
-    args: ["--backend", "auto", "--no-c-kernels"],
   },
   wasm: { label: "wasm only", args: ["--backend", "wasm", "--no-native"] },
   cpu: { label: "cpu + OpenBLAS", args: ["--backend", "cpu"] },

@@ -296,6 +296,6 @@ Deno.test("bench:all rewrites the table file through a temporary file", async ()
 Deno.test("bench:all rejects an unknown configuration naming it", async () => {
   await assert.rejects(
     () => benchAll(["--configs", "best,gpu"]),
-    /--configs must be a comma-separated list of best, avx512, wasm, cpu, got "best,gpu"/,
+    /--configs must be a comma-separated list of best, noc, avx512, wasm, cpu, got "best,gpu"/,
   );
 });

@@ -23,9 +23,12 @@ import {
 } from "../lib/backend/native/_batch_matmul.ts";
 import { loadOpenBlas } from "../lib/backend/native/openblas.ts";
 import {
+  C_MIN_SIZE,
+  cKernelTakes,
   registerNativeKernels,
   unregisterNativeKernels,
 } from "../lib/backend/native/kernels.ts";
+import { sliceRows, transposeRows } from "../lib/backend/native/_row_copies.ts";
 import {
   geluParts,
   layerNormBackward,
@@ -373,6 +376,140 @@ Deno.test({
       /layerNormGrad: .*rstd 2/,
     );
   },
+});
+
+Deno.test("sliceRows() and transposeRows() give the runs a plain loop copies", () => {
+  // Reference: element by element, through flat indices.
+  const strides = (shape: number[]) =>
+    shape.map((_, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
+  const expand = (rows: { offsets: Float64Array; len: number }) =>
+    [...rows.offsets].flatMap((o) =>
+      Array.from({ length: rows.len }, (_, i) => o + i)
+    );
+  const each = (dims: number[], f: (idx: number[]) => void) => {
+    const total = dims.reduce((p, d) => p * d, 1);
+    for (let flat = 0; flat < total; flat++) {
+      let rest = flat;
+      const idx = dims.map(() => 0);
+      for (let d = dims.length - 1; d >= 0; d--) {
+        idx[d] = rest % dims[d];
+        rest = Math.floor(rest / dims[d]);
+      }
+      f(idx);
+    }
+  };
+  for (
+    const [shape, begin, size] of [
+      [[4, 7, 5], [0, 1, 0], [4, 6, 5]],
+      [[4, 7, 5], [1, 0, 2], [2, 7, 3]],
+      [[3, 4], [0, 0], [3, 4]],
+      [[2, 3, 4, 5], [1, 1, 0, 0], [1, 2, 4, 5]],
+      [[6], [2], [0]],
+    ]
+  ) {
+    const st = strides(shape);
+    const want: number[] = [];
+    each(
+      size,
+      (idx) =>
+        want.push(idx.reduce((p, v, d) => p + (v + begin[d]) * st[d], 0)),
+    );
+    assert.deepEqual(expand(sliceRows(shape, begin, size)), want, `${shape}`);
+  }
+  assert.throws(
+    () => sliceRows([4, 5], [2, 0], [3, 5]),
+    /leave the tensor on axis 0/,
+  );
+  for (
+    const [shape, perm] of [
+      [[16, 5, 6, 4], [0, 2, 1, 3]],
+      [[2, 3, 4, 5, 6], [2, 0, 3, 1, 4]],
+      [[3, 1, 4, 2], [1, 2, 0, 3]],
+    ]
+  ) {
+    const st = strides(shape);
+    const want: number[] = [];
+    each(
+      perm.map((a) => shape[a]),
+      (idx) => want.push(idx.reduce((p, v, d) => p + v * st[perm[d]], 0)),
+    );
+    assert.deepEqual(expand(transposeRows(shape, perm)!), want, `${shape}`);
+  }
+  // The last axis moves: not rows.
+  assert.equal(transposeRows([4, 5], [1, 0]), undefined);
+  assert.equal(
+    transposeRows([4, 5, 3], [1, 0, 2], 4),
+    undefined,
+    "rows under minLen",
+  );
+});
+
+Deno.test({
+  name:
+    "Softmax, Slice, Transpose, Multiply, Add and Sub in C match the original kernels",
+  ignore,
+  fn: async () => {
+    const k = kernels();
+    const blas = loadOpenBlas({ threads: 2 });
+    if ("error" in blas) {
+      if (required) assert.fail(blas.error);
+      return;
+    }
+    const previous = tf.getBackend();
+    assert.ok(await tf.setBackend("wasm"));
+    const [b, h, n, d] = [3, 4, 67, 64]; // 51456 values: x2 for C_MIN_SIZE
+    assert.ok(2 * b * h * n * d >= C_MIN_SIZE);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor(values(2 * b * n * h * d, 31), [2 * b, n, h, d]);
+        const s = tf.tensor(values(2 * b * h * n * n, 32), [2 * b * h, n, n]);
+        const flat = tf.reshape(x, [2 * b * n, h * d]);
+        const row = tf.tensor(values(h * d, 33), [h * d]);
+        const other = tf.tensor(values(2 * b * n * h * d, 34), flat.shape);
+        return [
+          tf.softmax(tf.mul(s, 4)),
+          tf.slice(x, [1, 1, 0, 0], [2 * b - 1, n - 2, h, d]),
+          tf.transpose(x, [0, 2, 1, 3]),
+          tf.mul(flat, other),
+          tf.add(flat, row),
+          tf.sub(flat, other),
+        ].map((t) => t.dataSync() as Float32Array);
+      });
+    try {
+      const original = run();
+      registerNativeKernels("wasm", { openblas: blas, cKernels: k });
+      const viaC = run();
+      const names = ["softmax", "slice", "transpose", "mul", "add", "sub"];
+      // Softmax: two float32 exps, each within ~2 ulp.
+      for (let i = 0; i < original[0].length; i++) {
+        assert.ok(
+          Math.abs(viaC[0][i] - original[0][i]) <=
+            1e-6 * original[0][i] + 1e-12,
+          `softmax ${i}: ${viaC[0][i]} vs ${original[0][i]}`,
+        );
+      }
+      for (let i = 1; i < names.length; i++) {
+        assert.deepEqual(viaC[i], original[i], names[i]);
+      }
+    } finally {
+      unregisterNativeKernels("wasm");
+      if (previous) await tf.setBackend(previous);
+    }
+  },
+});
+
+Deno.test("cKernelTakes() leaves small, scalar and broadcast-first calls to the originals", () => {
+  const big = [4112, 384];
+  assert.equal(cKernelTakes("Add", [big, big]), true);
+  assert.equal(cKernelTakes("Multiply", [big, [384]]), true);
+  assert.equal(cKernelTakes("Multiply", [big, [1, 384]]), true);
+  assert.equal(cKernelTakes("Multiply", [big, []]), false);
+  assert.equal(cKernelTakes("Multiply", [big, [4112, 1]]), false);
+  assert.equal(cKernelTakes("Multiply", [[384], big]), false);
+  assert.equal(cKernelTakes("Add", [[16, 16], [16, 16]]), false);
+  assert.equal(cKernelTakes("Softmax", [[96, 257, 257]]), true);
+  assert.equal(cKernelTakes("Slice", [[16, 257, 384]]), true);
+  assert.equal(cKernelTakes("Exp", [big]), false);
 });
 
 Deno.test({

@@ -616,6 +616,7 @@ Deno.test({
       registerNativeKernels("wasm", {
         openblas: blas,
         kernels: ["BatchMatMul"],
+        cKernels: false,
       });
       assert.deepEqual(unregisterNativeKernels("wasm"), ["BatchMatMul"]);
       assert.equal(tf.getKernel("BatchMatMul", "wasm"), before);

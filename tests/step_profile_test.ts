@@ -20,6 +20,7 @@ Deno.test("kernelGroup() counts matmuls as blas only when they are native", () =
   assert.equal(kernelGroup("GeluParts", ["BatchMatMul"], true), "threaded");
   assert.equal(kernelGroup("LayerNormGrad", [], true), "threaded");
   assert.equal(kernelGroup("Softmax", [], true), "serial");
+  assert.equal(kernelGroup("Softmax (C)", [], true), "threaded");
 });
 
 Deno.test("summarizeKernels() sums calls per kernel and puts the rest of the step in host", () => {
@@ -39,8 +40,34 @@ Deno.test("summarizeKernels() sums calls per kernel and puts the rest of the ste
     calls: 2,
     ms: 50,
   });
-  assert.deepEqual(p.groups, { blas: 50, copy: 5, serial: 10, host: 35 });
+  assert.deepEqual(p.groups, {
+    blas: 50,
+    threaded: 0,
+    copy: 5,
+    serial: 10,
+    host: 35,
+  });
   assert.equal(p.serialFraction, 0.5);
+  // With the C kernels, their calls count as threaded, not serial.
+  const c = summarizeKernels(
+    [
+      { name: "BatchMatMul", ms: 30 },
+      { name: "Softmax (C)", ms: 10 },
+      { name: "GeluParts", ms: 20 },
+      { name: "Softmax", ms: 5 },
+    ],
+    100,
+    ["BatchMatMul"],
+    true,
+  );
+  assert.deepEqual(c.groups, {
+    blas: 30,
+    threaded: 30,
+    copy: 0,
+    serial: 5,
+    host: 35,
+  });
+  assert.equal(c.serialFraction, 0.4);
   const table = profileTable(p, 1);
   assert.match(table, /\| BatchMatMul \| blas \| 2 \| 0\.05 \| 50\.0% \|/);
   assert.match(table, /\| 2 other kernels \| \| 2 \| 0\.01 \| 15\.0% \|/);

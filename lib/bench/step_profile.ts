@@ -5,7 +5,9 @@
  * - `blas`: kernels that OpenBLAS runs on every thread (matmuls and the
  *   patch convolution, when native kernels are active);
  * - `threaded`: kernels that the project's C library runs on every thread
- *   (GELU, the softmax backward, LayerNorm and its backward, when built);
+ *   (GELU, the softmax backward, LayerNorm and its backward, when built,
+ *   and the large calls of softmax, slice and the element-wise products and
+ *   sums, listed apart as `Softmax (C)` and so on);
  * - `copy`: kernels that only move data (transpose, slice, concat, pad,
  *   tile, identity, reshape, cast);
  * - `serial`: everything else the backend runs on one thread (softmax, the
@@ -20,6 +22,7 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+import { cKernelTakes } from "../backend/native/kernels.ts";
 
 /** How a kernel's time is classed. */
 export type KernelGroup = "blas" | "threaded" | "copy" | "serial";
@@ -85,6 +88,7 @@ export function kernelGroup(
   nativeKernels: readonly string[],
   cKernels = false,
 ): KernelGroup {
+  if (cKernels && name.endsWith(" (C)")) return "threaded";
   name = name.replace(/ \(batched\)$/, "");
   if (BLAS_KERNELS.has(name) && nativeKernels.includes(name)) return "blas";
   if (cKernels && C_KERNELS.has(name)) return "threaded";
@@ -115,7 +119,12 @@ export async function profileStep(
   return summarizeKernels(
     info.kernels.filter((k) => tf.getKernel(k.name, backend) !== undefined)
       .map((k) => ({
-        name: k.name + (isBatched(k.name, k.inputShapes) ? " (batched)" : ""),
+        name: k.name +
+          (isBatched(k.name, k.inputShapes)
+            ? " (batched)"
+            : cKernels && cKernelTakes(k.name, k.inputShapes)
+            ? " (C)"
+            : ""),
         ms: k.kernelTimeMs as number,
       })),
     stepMs,

@@ -20,7 +20,7 @@
 import type { BatchMatMulPlan } from "./_batch_matmul.ts";
 
 /** Bumped with the C file's `CUFIT_ABI` when a signature changes. */
-export const C_KERNELS_ABI = 2;
+export const C_KERNELS_ABI = 4;
 
 const SYMBOLS = {
   cufit_abi: { parameters: [], result: "i32" },
@@ -63,6 +63,20 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  cufit_softmax: {
+    parameters: ["buffer", "buffer", "i64", "i64"],
+    result: "void",
+  },
+  cufit_gather_rows: {
+    // src, srcLength, dst, offsets (f64), rows, len
+    parameters: ["buffer", "i64", "buffer", "buffer", "i64", "i64"],
+    result: "i32",
+  },
+  cufit_binary: {
+    // op, a, b, out, n, bLength
+    parameters: ["i32", "buffer", "buffer", "buffer", "i64", "i64"],
+    result: "i32",
+  },
   cufit_bind_sgemm: { parameters: ["buffer"], result: "i32" },
   cufit_sgemm_batch: {
     // transA, transB, m, n, k, a, b, c, aIndex, bIndex, batch, beta
@@ -83,6 +97,11 @@ const SYMBOLS = {
     result: "i32",
   },
 } as const;
+
+/** The element-wise operations of {@linkcode CKernels.binary}. */
+export type BinaryOp = "mul" | "add" | "sub";
+
+const BINARY_CODES: Record<BinaryOp, number> = { mul: 0, add: 1, sub: 2 };
 
 /** Libraries opened so far, by path. */
 const opened = new Map<string, CKernels>();
@@ -125,6 +144,30 @@ export interface CKernels {
     w: Float32Array,
     dx: Float32Array,
     residual?: Float32Array,
+  ): void;
+  /** `y = softmax(x)` over rows of `cols`; `y` may be `x`. */
+  softmax(x: Float32Array, y: Float32Array, cols: number): void;
+  /**
+   * `dst` row `r` (of `len` floats) = `src[offsets[r] .. offsets[r] + len)`:
+   * the copies of a transpose or a slice. `dst` must not overlap `src`;
+   * throws, copying nothing, when a row reaches outside `src`.
+   */
+  gatherRows(
+    src: Float32Array,
+    dst: Float32Array,
+    offsets: Float64Array,
+    len: number,
+  ): void;
+  /**
+   * `out = a op b` element by element in float32 arithmetic; `b` is as
+   * long as `a`, or one row (its length dividing `a`'s) repeated. `out` may
+   * be `a` or `b`.
+   */
+  binary(
+    op: BinaryOp,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
   ): void;
   /**
    * True when the batched products can run here: an OpenBLAS was bound
@@ -332,6 +375,64 @@ export function loadCKernels(
         BigInt(rows),
         BigInt(cols),
       );
+    },
+    softmax(x, y, cols) {
+      if (
+        !Number.isInteger(cols) || cols < 1 || x.length % cols !== 0 ||
+        y.length !== x.length
+      ) {
+        throw new RangeError(
+          `softmax: need equal lengths that are a multiple of ${cols}, got ${x.length}, ${y.length}`,
+        );
+      }
+      s.cufit_softmax(x, y, BigInt(x.length / cols), BigInt(cols));
+    },
+    gatherRows(src, dst, offsets, len) {
+      const rows = offsets.length;
+      if (
+        !Number.isInteger(len) || len < 0 || dst.length !== rows * len ||
+        overlaps(src, dst)
+      ) {
+        throw new RangeError(
+          `gatherRows: ${rows} rows of ${len} need a separate dst of ${
+            rows * len
+          } floats, got ${dst.length}`,
+        );
+      }
+      if (rows === 0 || len === 0) return;
+      const ok = s.cufit_gather_rows(
+        src,
+        BigInt(src.length),
+        dst,
+        offsets,
+        BigInt(rows),
+        BigInt(len),
+      );
+      if (ok !== 1) {
+        throw new RangeError(
+          `gatherRows: a row offset (+ ${len}) is outside src (${src.length} floats)`,
+        );
+      }
+    },
+    binary(op, a, b, out) {
+      const code = BINARY_CODES[op];
+      const ok = code !== undefined && out.length === a.length &&
+        b.length > 0 && a.length % b.length === 0 &&
+        s.cufit_binary(
+            code,
+            a,
+            b,
+            out,
+            BigInt(a.length),
+            BigInt(b.length),
+          ) === 1;
+      if (!ok) {
+        throw new RangeError(
+          `binary ${
+            JSON.stringify(op)
+          }: a of ${a.length}, b of ${b.length} and out of ${out.length} values do not fit`,
+        );
+      }
     },
     get hasSgemm() {
       return bound;

@@ -15,6 +15,12 @@
  * - cufit_layer_norm, cufit_layer_norm_grad: LayerNorm over the last axis
  *   with its affine, and its input gradient, one pass over each row where
  *   tfjs makes ~8 (statistics in double precision);
+ * - cufit_softmax: the softmax over the last axis, by rows, with a float32
+ *   exp accurate to ~2 ulp (tfjs-wasm's, from XNNPACK, is of that order);
+ * - cufit_gather_rows: copies of equal-length runs of floats (the rows of a
+ *   transpose that keeps the last axis, the runs of a slice);
+ * - cufit_binary: a * b, a + b, a - b element-wise, b the same size as a or
+ *   one row repeated (float32 arithmetic, as tfjs: equal to the last bit);
  * - cufit_sgemm_batch: many small products (attention's per-head ones),
  *   one OpenBLAS sgemm per matrix, matrices spread over the threads.
  *
@@ -47,7 +53,7 @@
 #endif
 
 /* Bumped when a signature below changes; c_kernels.ts checks it. */
-#define CUFIT_ABI 2
+#define CUFIT_ABI 4
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 /* One build for every x86-64 CPU: the loader picks the widest version. */
@@ -300,6 +306,193 @@ void cufit_softmax_grad(const float *p, const float *g, float *out,
   struct softmax_grad_job j = {p, g, out, cols};
   int64_t grain = GRAIN / cols;
   parallel_for(softmax_grad_range, &j, rows, grain < 1 ? 1 : grain);
+}
+
+/* ------------------------------------------------------------- softmax */
+
+/*
+ * exp(a) in float32 for a in [-87, 0]: a = k ln 2 + r, |r| <= ln 2 / 2, a
+ * degree-7 Taylor polynomial (truncation below 6e-9 relative), 2^k in the
+ * exponent bits. Below -87 the caller substitutes 0.
+ */
+static inline float expf_neg(float a) {
+  const float shifter = 0x1.8p23f;
+  float t = a * 1.44269504f + shifter;
+  float k = t - shifter;
+  float r = (a - k * 0x1.62e400p-1f) - k * 0x1.7f7d1cp-20f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  uint32_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* Below this, exp(a) is under the smallest normal float32: taken as 0. */
+static const float EXPF_FLOOR = -87.0f;
+
+VECTOR_CLONES
+static float row_max(const float *x, int64_t n) {
+  float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+  for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
+  float best = m[0];
+  for (int j = 1; j < 8; j++) best = m[j] > best ? m[j] : best;
+  return best;
+}
+
+/* y = exp(x - max), vectorized; returns nothing (the sum is taken apart). */
+VECTOR_CLONES
+static void exp_shifted(const float *x, float max, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float a = x[i] - max;
+    float v = expf_neg(a < EXPF_FLOOR ? EXPF_FLOOR : a);
+    /* NaN in (a NaN input, or +inf - +inf) stays NaN, as in PyTorch. */
+    y[i] = a < EXPF_FLOOR ? 0.0f : (a == a ? v : a);
+  }
+}
+
+VECTOR_CLONES
+static double row_sum(const float *y, int64_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += y[i + j];
+  for (; i < n; i++) s[0] += y[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+VECTOR_CLONES
+static void scale_row(float *y, float f, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] *= f;
+}
+
+struct softmax_job {
+  const float *x;
+  float *y;
+  int64_t cols;
+};
+
+static void softmax_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct softmax_job *j = ctx;
+  const int64_t n = j->cols;
+  for (int64_t row = begin; row < end; row++) {
+    const float *x = j->x + row * n;
+    float *y = j->y + row * n;
+    float max = row_max(x, n);
+    /* A row of -inf gives NaN (0 / 0), as PyTorch; so does a NaN. */
+    if (max == -INFINITY) max = 0;
+    exp_shifted(x, max, y, n);
+    scale_row(y, (float)(1.0 / row_sum(y, n)), n);
+  }
+}
+
+/* y = softmax(x) over the last axis: `rows` rows of `cols`; y may be x. */
+void cufit_softmax(const float *x, float *y, int64_t rows, int64_t cols) {
+  if (cols <= 0) return;
+  struct softmax_job j = {x, y, cols};
+  int64_t grain = GRAIN / cols;
+  parallel_for(softmax_range, &j, rows, grain < 1 ? 1 : grain);
+}
+
+/* --------------------------------------------------------- gather rows */
+
+struct gather_job {
+  const float *src;
+  float *dst;
+  const double *offsets;
+  int64_t len;
+};
+
+static void gather_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct gather_job *j = ctx;
+  for (int64_t r = begin; r < end; r++)
+    memcpy(j->dst + r * j->len, j->src + (int64_t)j->offsets[r],
+           (size_t)j->len * sizeof(float));
+}
+
+/*
+ * dst[r * len .. (r + 1) * len) = src[offsets[r] .. offsets[r] + len) for
+ * r < rows: the copies of a transpose that keeps the last axis, or of a
+ * slice. Offsets are whole numbers as doubles (exact below 2^53). dst must
+ * not overlap src. Returns 0, copying nothing, when a row would reach
+ * outside src's `src_len` floats (or an offset is not a whole number).
+ */
+int32_t cufit_gather_rows(const float *src, int64_t src_len, float *dst,
+                          const double *offsets, int64_t rows, int64_t len) {
+  if (len <= 0 || rows <= 0) return 1;
+  for (int64_t r = 0; r < rows; r++) {
+    double o = offsets[r];
+    if (!(o >= 0 && o + (double)len <= (double)src_len) || o != (int64_t)o)
+      return 0;
+  }
+  struct gather_job j = {src, dst, offsets, len};
+  int64_t grain = GRAIN / len;
+  parallel_for(gather_range, &j, rows, grain < 1 ? 1 : grain);
+  return 1;
+}
+
+/* ------------------------------------------------- binary, element-wise */
+
+struct binary_job {
+  const float *a, *b;
+  float *out;
+  int64_t b_len; /* n: same shape; else a row of b_len, repeated */
+  int32_t op;
+};
+
+VECTOR_CLONES
+static void binary_loop(int32_t op, const float *a, const float *b, float *o,
+                        int64_t n) {
+  if (op == 0)
+    for (int64_t i = 0; i < n; i++) o[i] = a[i] * b[i];
+  else if (op == 1)
+    for (int64_t i = 0; i < n; i++) o[i] = a[i] + b[i];
+  else
+    for (int64_t i = 0; i < n; i++) o[i] = a[i] - b[i];
+}
+
+static void binary_range(const void *ctx, int64_t begin, int64_t end) {
+  const struct binary_job *j = ctx;
+  if (j->b_len == 0) { /* same shape: [begin, end) are values */
+    binary_loop(j->op, j->a + begin, j->b + begin, j->out + begin,
+                end - begin);
+    return;
+  }
+  const int64_t n = j->b_len; /* [begin, end) are rows */
+  for (int64_t r = begin; r < end; r++)
+    binary_loop(j->op, j->a + r * n, j->b, j->out + r * n, n);
+}
+
+/*
+ * out = a op b over n values, op 0: *, 1: +, 2: -; b holds n values, or a
+ * row of b_len (dividing n) repeated. out may be a or b. Returns 0 (nothing
+ * done) for an unknown op or a b_len that does not divide n.
+ */
+int32_t cufit_binary(int32_t op, const float *a, const float *b, float *out,
+                     int64_t n, int64_t b_len) {
+  if (op < 0 || op > 2 || b_len <= 0 || n % b_len != 0) return 0;
+  if (n == 0) return 1;
+  if (b_len == n) {
+    struct binary_job j = {a, b, out, 0, op};
+    parallel_for(binary_range, &j, n, GRAIN);
+  } else {
+    struct binary_job j = {a, b, out, b_len, op};
+    int64_t grain = GRAIN / b_len;
+    parallel_for(binary_range, &j, n / b_len, grain < 1 ? 1 : grain);
+  }
+  return 1;
 }
 
 /* ----------------------------------------------------------- LayerNorm */

@@ -24,7 +24,7 @@
 import { tf } from "../tf.ts";
 import { planBatchMatMul, runBatchMatMul } from "./_batch_matmul.ts";
 import { activateInPlace, fillRows, isNativeActivation } from "./_epilogue.ts";
-import { type CKernels, loadCKernels } from "./c_kernels.ts";
+import { type BinaryOp, type CKernels, loadCKernels } from "./c_kernels.ts";
 import { geluInto } from "./_gelu.ts";
 import { softmaxGradInto } from "./_softmax_grad.ts";
 import {
@@ -35,6 +35,7 @@ import {
 } from "./_patch_conv.ts";
 import { type TensorMemory, tensorMemory } from "./_tensor_memory.ts";
 import { effectiveRank, transposeInto } from "./_transpose.ts";
+import { type RowCopies, sliceRows, transposeRows } from "./_row_copies.ts";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
 
 type KernelConfig = tf.KernelConfig;
@@ -87,6 +88,52 @@ export const C_ADDED_KERNEL_NAMES = [
   "LayerNormParts",
   "LayerNormGrad",
 ] as const;
+
+/**
+ * Kernels replaced only while the C kernels are in use, and then only for
+ * float32 inputs of at least {@linkcode C_MIN_SIZE} values; other calls go
+ * to the original. `Softmax` (over the last axis) computes its exp in
+ * float32 to ~2 ulp, like tfjs-wasm's own; `Slice` copies exactly;
+ * `Multiply`, `Add` and `Sub` take two inputs of one shape, or a second one
+ * that is one row of the first's last axis, and round as tfjs does.
+ */
+export const C_KERNEL_NAMES = [
+  "Softmax",
+  "Slice",
+  "Multiply",
+  "Add",
+  "Sub",
+] as const;
+
+/** Values under which a C-only kernel leaves the call to the original. */
+export const C_MIN_SIZE = 1 << 16;
+
+/**
+ * Whether a float32 call of the C-only kernel `name` with inputs of these
+ * shapes runs in the C kernels (the rest go to the original): the shape
+ * half of their dispatch, shared with the step profile.
+ */
+export function cKernelTakes(
+  name: string,
+  shapes: readonly (readonly number[] | null | undefined)[],
+): boolean {
+  const a = shapes[0];
+  if (a == null || a.length === 0 || sizeOf(a) < C_MIN_SIZE) return false;
+  switch (name) {
+    case "Softmax":
+      return a[a.length - 1] > 0;
+    case "Slice":
+      return true;
+    case "Multiply":
+    case "Add":
+    case "Sub": {
+      const b = shapes[1];
+      return b != null && (sameShape(a, b) || isRowOf(b, a));
+    }
+    default:
+      return false;
+  }
+}
 
 /** One of {@linkcode NATIVE_KERNEL_NAMES}. */
 export type NativeKernelName = typeof NATIVE_KERNEL_NAMES[number];
@@ -244,6 +291,21 @@ export function registerNativeKernels(
     });
     originals.push(original);
   }
+  const cActive: string[] = [];
+  for (const name of c === undefined ? [] : C_KERNEL_NAMES) {
+    const original = tf.getKernel(name, backendName);
+    if (original === undefined) continue;
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel({
+      kernelName: name,
+      backendName,
+      kernelFunc: C_FACTORIES[name](c!, backendName, original.kernelFunc),
+      setupFunc: original.setupFunc,
+      disposeFunc: original.disposeFunc,
+    });
+    originals.push(original);
+    cActive.push(name);
+  }
   const added: string[] = [];
   for (const name of ADDED_KERNEL_NAMES) {
     if (tf.getKernel(name, backendName) !== undefined) continue;
@@ -274,8 +336,9 @@ export function registerNativeKernels(
     cKernels: { path: c.path, threads: c.threads, batchedMatMul: c.hasSgemm },
   };
   const missing = applicable.filter((name) => !present.includes(name));
-  return missing.length === 0 ? { active: present, ...cInfo } : {
-    active: present,
+  const active = [...present, ...cActive];
+  return missing.length === 0 ? { active, ...cInfo } : {
+    active,
     reason: `Backend "${backendName}" has no ${
       missing.join(", ")
     } kernel to replace`,
@@ -403,8 +466,8 @@ const NATIVE_FACTORIES: Record<NativeKernelName, Factory> = {
     });
   },
 
-  Transpose: (_blas, backendName, original) =>
-    transposeKernel(backendName, original),
+  Transpose: (_blas, backendName, original, c) =>
+    transposeKernel(backendName, original, c),
 
   // The wasm Identity copies the tensor; tf.grad calls it ~80 times per ViT
   // block. Tensors are immutable, so share the data as the wasm Reshape and
@@ -550,22 +613,116 @@ function softmaxGradKernel(
 function transposeKernel(
   backendName: NativeBackendName,
   original: KernelFunc,
+  c?: CKernels,
 ): KernelFunc {
   return (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const { perm } = args.attrs as { perm: number[] };
-    if (
-      x.dtype !== "float32" ||
-      (backendName === "wasm" && effectiveRank(x.shape, perm) <= 4)
-    ) {
+    if (x.dtype !== "float32") return original(args);
+    const outShape = perm.map((axis) => x.shape[axis]);
+    // With the C kernels, a permutation that keeps the last axis (attention's
+    // head split and merge) is a parallel copy of its rows.
+    const rows = c !== undefined && sizeOf(x.shape) >= C_MIN_SIZE
+      ? transposeRows(x.shape, perm, 16)
+      : undefined;
+    if (rows !== undefined) {
+      return copyRows(c!, backendName, args.backend, x, outShape, rows) ??
+        original(args);
+    }
+    if (backendName === "wasm" && effectiveRank(x.shape, perm) <= 4) {
       return original(args);
     }
-    const outShape = perm.map((axis) => x.shape[axis]);
     return withViews(backendName, args.backend, outShape, [x], (out, [xv]) => {
       transposeInto(xv, x.shape, perm, out);
     }) ?? original(args);
   };
 }
+
+/** A new `outShape` tensor made of `rows` copied out of `x`. */
+function copyRows(
+  c: CKernels,
+  backendName: NativeBackendName,
+  backend: unknown,
+  x: TensorInfo,
+  outShape: number[],
+  rows: RowCopies,
+): TensorInfo | undefined {
+  return withViews(backendName, backend, outShape, [x], (out, [xv]) => {
+    c.gatherRows(xv, out, rows.offsets, rows.len);
+  });
+}
+
+type CFactory = (
+  c: CKernels,
+  backendName: NativeBackendName,
+  original: KernelFunc,
+) => KernelFunc;
+
+/** `Multiply`, `Add` or `Sub` of same-shaped or row-broadcast float32 inputs. */
+const binaryFactory =
+  (op: BinaryOp): CFactory => (c, backendName, original) => (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const name = ({ mul: "Multiply", add: "Add", sub: "Sub" } as const)[op];
+    if (
+      a.dtype !== "float32" || b.dtype !== "float32" ||
+      !cKernelTakes(name, [a.shape, b.shape])
+    ) {
+      return original(args);
+    }
+    return withViews(backendName, args.backend, a.shape, [a, b], (out, v) => {
+      c.binary(op, v[0], v[1], out);
+    }) ?? original(args);
+  };
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** `b` is `[n]` or `[1, ..., 1, n]` with `n` the last axis of `a`. */
+function isRowOf(b: readonly number[], a: readonly number[]): boolean {
+  return b.length >= 1 && b.length <= a.length && b.at(-1) === a.at(-1) &&
+    b.slice(0, -1).every((d) => d === 1);
+}
+
+const C_FACTORIES: Record<typeof C_KERNEL_NAMES[number], CFactory> = {
+  Multiply: binaryFactory("mul"),
+  Add: binaryFactory("add"),
+  Sub: binaryFactory("sub"),
+  Softmax: (c, backendName, original) => (args) => {
+    const { logits } = args.inputs as { logits: TensorInfo };
+    const { dim } = args.attrs as { dim: number };
+    const rank = logits.shape.length;
+    const cols = logits.shape[rank - 1] ?? 0;
+    if (
+      logits.dtype !== "float32" || (dim !== -1 && dim !== rank - 1) ||
+      !cKernelTakes("Softmax", [logits.shape])
+    ) {
+      return original(args);
+    }
+    return withViews(
+      backendName,
+      args.backend,
+      logits.shape,
+      [logits],
+      (out, [x]) => c.softmax(x, out, cols),
+    ) ?? original(args);
+  },
+  Slice: (c, backendName, original) => (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const attrs = args.attrs as { begin: number[]; size: number[] };
+    if (x.dtype !== "float32" || !cKernelTakes("Slice", [x.shape])) {
+      return original(args);
+    }
+    const [begin, size] = tf.slice_util.parseSliceParams(
+      x as unknown as tf.Tensor,
+      attrs.begin,
+      attrs.size,
+    );
+    const rows = sliceRows(x.shape, begin, size);
+    return copyRows(c, backendName, args.backend, x, size, rows) ??
+      original(args);
+  },
+};
 
 /** Conv2D / FusedConv2D as one sgemm when it is a non-overlapping patch conv. */
 function patchConv(
