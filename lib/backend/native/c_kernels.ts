@@ -1,9 +1,10 @@
 /**
  * The project's own C kernels (`cufit_kernels.c`) through Deno FFI: GELU and
- * its slope, the softmax backward, LayerNorm and its backward, and batches
- * of small matrix products, on every core. `kernels.ts` uses them when they are built (`deno task
- * build:native`) and falls back to the TypeScript versions otherwise; the
- * results agree to the last float32 bit but for rare one-ulp differences.
+ * its slope, the softmax and its backward, LayerNorm and its backward,
+ * row copies (transposes, slices), element-wise products and sums, and
+ * batches of small matrix products, on every core. `kernels.ts` uses them
+ * when they are built (`deno task build:native`) and keeps the TypeScript
+ * or tfjs kernels otherwise (see the C file for how closely results agree).
  *
  * The library is built from the source beside this module; every build
  * carries an id of that source (`cufitSourceId`), and a library built from

@@ -24,9 +24,11 @@
  * - cufit_sgemm_batch: many small products (attention's per-head ones),
  *   one OpenBLAS sgemm per matrix, matrices spread over the threads.
  *
- * Results equal the TypeScript versions' to the last float32 bit, but for
- * rare one-ulp differences where the exps differ in the last double bit
- * (tests/c_kernels_test.ts holds them to that).
+ * GELU equals the TypeScript version to the last float32 bit, but for rare
+ * one-ulp differences where the exps differ in the last double bit; the
+ * copies, the element-wise ops and the softmax backward are exact; the
+ * softmax and LayerNorm round differently from tfjs in the last digits
+ * (tests/c_kernels_test.ts holds each to its bound).
  *
  * Threads: a small pool of POSIX threads that sleep on a condition variable
  * between jobs (no spinning: the machine may be shared, and OpenBLAS has

@@ -13,7 +13,10 @@
  *
  * When the project's C kernels are built (`deno task build:native`, see
  * `c_kernels.ts`), GeluParts, SoftmaxGrad and batches of small products run
- * there, on every core; otherwise in TypeScript on one thread.
+ * there, on every core (otherwise in TypeScript on one thread), with the
+ * large calls of Transpose (keeping the last axis) and of the kernels in
+ * {@linkcode C_KERNEL_NAMES}, and the kernels of
+ * {@linkcode C_ADDED_KERNEL_NAMES} (LayerNorm) are added.
  *
  * Kernels are looked up in the registry on every op call, so swapping them
  * works before or after `tf.setBackend`; the originals' setup/dispose hooks
