@@ -360,7 +360,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const configs = await demoConfigs({ ...o, out });
   const backend = await initBackend(o.backend, { log });
   const backendName = backend.tfName +
-    (backend.nativeKernels.length > 0 ? "+openblas" : "");
+    (backend.nativeKernels.length > 0 ? "+openblas" : "") +
+    (backend.cKernels ? "+c" : "");
 
   // 1. What the data is, and the noisy labels every method will share.
   const { train: trainSet, test: testSet } = await openDatasets(configs[0]);

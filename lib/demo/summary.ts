@@ -36,7 +36,10 @@ export interface DemoOutcome {
   noiseRate: number;
   /** Share of training labels actually flipped. */
   actualNoiseRate: number;
-  /** Backend as tfjs names it, `+openblas` when native kernels ran. */
+  /**
+   * Backend as tfjs names it, `+openblas` when native kernels ran, `+c` when
+   * the C kernels did too.
+   */
   backend: string;
   /** Wall-clock seconds of the whole demo. */
   seconds: number;
