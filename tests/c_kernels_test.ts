@@ -21,7 +21,7 @@ import {
   planBatchMatMul,
   runBatchMatMul,
 } from "../lib/backend/native/_batch_matmul.ts";
-import { loadOpenBlas } from "../lib/backend/native/openblas.ts";
+import { loadOpenBlas, type OpenBlas } from "../lib/backend/native/openblas.ts";
 import {
   C_MIN_SIZE,
   cKernelTakes,
@@ -57,6 +57,27 @@ if (c === undefined) {
 function kernels(): CKernels {
   assert.ok(c, `the C kernels did not build or load: ${why}`);
   return c;
+}
+
+/** OpenBLAS, or undefined (a failure where the C kernels are required). */
+function openBlas(): OpenBlas | undefined {
+  const blas = loadOpenBlas({ threads: 2 });
+  if (!("error" in blas)) return blas;
+  if (required) assert.fail(blas.error);
+  console.warn(`skipped: ${blas.error}`);
+  return undefined;
+}
+
+/** Runs `fn` on the wasm backend, then restores its kernels and the backend. */
+async function onWasm(fn: () => void | Promise<void>): Promise<void> {
+  const previous = tf.getBackend();
+  assert.ok(await tf.setBackend("wasm"));
+  try {
+    await fn();
+  } finally {
+    unregisterNativeKernels("wasm");
+    if (previous) await tf.setBackend(previous);
+  }
 }
 
 /** Deterministic values: mostly N(0, 3)-like, some far in both tails. */
@@ -188,12 +209,8 @@ Deno.test({
   ignore,
   fn: () => {
     const k = kernels();
-    const blas = loadOpenBlas({ threads: 2 });
-    if ("error" in blas) {
-      if (required) assert.fail(blas.error);
-      console.warn(`skipped: ${blas.error}`);
-      return;
-    }
+    const blas = openBlas();
+    if (blas === undefined) return;
     assert.ok(k.bindSgemm(blas.path), `cannot bind ${blas.path}`);
     k.setThreads(2);
     for (
@@ -236,14 +253,9 @@ Deno.test({
   ignore,
   fn: async () => {
     const k = kernels();
-    const blas = loadOpenBlas({ threads: 2 });
-    if ("error" in blas) {
-      if (required) assert.fail(blas.error);
-      return;
-    }
-    const previous = tf.getBackend();
-    assert.ok(await tf.setBackend("wasm"));
-    try {
+    const blas = openBlas();
+    if (blas === undefined) return;
+    await onWasm(() => {
       const reg = registerNativeKernels("wasm", {
         openblas: blas,
         cKernels: k,
@@ -278,10 +290,7 @@ Deno.test({
         );
         assert.deepEqual(viaKernel, viaTs);
       });
-    } finally {
-      unregisterNativeKernels("wasm");
-      if (previous) await tf.setBackend(previous);
-    }
+    });
   },
 });
 
@@ -301,32 +310,27 @@ Deno.test({
   ignore,
   fn: async () => {
     const k = kernels();
-    const blas = loadOpenBlas({ threads: 2 });
-    if ("error" in blas) {
-      if (required) assert.fail(blas.error);
-      return;
-    }
-    const previous = tf.getBackend();
-    assert.ok(await tf.setBackend("wasm"));
-    const rows = 2 * 257 + 5;
-    const cols = 384;
-    const run = () =>
-      tf.tidy(() => {
-        const x = tf.add(tf.tensor(values(rows * cols, 21), [rows, cols]), 3);
-        const w = tf.tensor(values(cols, 22), [cols]);
-        const b = tf.tensor(values(cols, 23), [cols]);
-        const dy = tf.tensor(values(rows * cols, 24), [rows, cols]);
-        const res = tf.tensor(values(rows * cols, 25), [rows, cols]);
-        const plain = layerNormParts(x, w, b).y;
-        const { y, stats } = layerNormParts(x, w, b, { stats: true });
-        assert.deepEqual(stats!.rstd.shape, [rows, 1]);
-        const dx = layerNormBackward(dy, stats!, w);
-        const dxRes = layerNormBackward(dy, stats!, w, res);
-        return [plain, y, stats!.xhat, stats!.rstd, dx, dxRes].map((t) =>
-          t.dataSync() as Float32Array
-        );
-      });
-    try {
+    const blas = openBlas();
+    if (blas === undefined) return;
+    await onWasm(() => {
+      const rows = 2 * 257 + 5;
+      const cols = 384;
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.add(tf.tensor(values(rows * cols, 21), [rows, cols]), 3);
+          const w = tf.tensor(values(cols, 22), [cols]);
+          const b = tf.tensor(values(cols, 23), [cols]);
+          const dy = tf.tensor(values(rows * cols, 24), [rows, cols]);
+          const res = tf.tensor(values(rows * cols, 25), [rows, cols]);
+          const plain = layerNormParts(x, w, b).y;
+          const { y, stats } = layerNormParts(x, w, b, { stats: true });
+          assert.deepEqual(stats!.rstd.shape, [rows, 1]);
+          const dx = layerNormBackward(dy, stats!, w);
+          const dxRes = layerNormBackward(dy, stats!, w, res);
+          return [plain, y, stats!.xhat, stats!.rstd, dx, dxRes].map((t) =>
+            t.dataSync() as Float32Array
+          );
+        });
       const opByOp = run();
       const reg = registerNativeKernels("wasm", {
         openblas: blas,
@@ -342,10 +346,7 @@ Deno.test({
       });
       // The two forwards, with and without the stats, are one computation.
       assert.deepEqual(viaC[0], viaC[1]);
-    } finally {
-      unregisterNativeKernels("wasm");
-      if (previous) await tf.setBackend(previous);
-    }
+    });
     assert.equal(
       tf.getKernel("LayerNormParts", "wasm"),
       undefined,
@@ -450,32 +451,27 @@ Deno.test({
   ignore,
   fn: async () => {
     const k = kernels();
-    const blas = loadOpenBlas({ threads: 2 });
-    if ("error" in blas) {
-      if (required) assert.fail(blas.error);
-      return;
-    }
-    const previous = tf.getBackend();
-    assert.ok(await tf.setBackend("wasm"));
-    const [b, h, n, d] = [3, 4, 67, 64]; // 51456 values: x2 for C_MIN_SIZE
-    assert.ok(2 * b * h * n * d >= C_MIN_SIZE);
-    const run = () =>
-      tf.tidy(() => {
-        const x = tf.tensor(values(2 * b * n * h * d, 31), [2 * b, n, h, d]);
-        const s = tf.tensor(values(2 * b * h * n * n, 32), [2 * b * h, n, n]);
-        const flat = tf.reshape(x, [2 * b * n, h * d]);
-        const row = tf.tensor(values(h * d, 33), [h * d]);
-        const other = tf.tensor(values(2 * b * n * h * d, 34), flat.shape);
-        return [
-          tf.softmax(tf.mul(s, 4)),
-          tf.slice(x, [1, 1, 0, 0], [2 * b - 1, n - 2, h, d]),
-          tf.transpose(x, [0, 2, 1, 3]),
-          tf.mul(flat, other),
-          tf.add(flat, row),
-          tf.sub(flat, other),
-        ].map((t) => t.dataSync() as Float32Array);
-      });
-    try {
+    const blas = openBlas();
+    if (blas === undefined) return;
+    await onWasm(() => {
+      const [b, h, n, d] = [3, 4, 67, 64]; // 51456 values: x2 for C_MIN_SIZE
+      assert.ok(2 * b * h * n * d >= C_MIN_SIZE);
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.tensor(values(2 * b * n * h * d, 31), [2 * b, n, h, d]);
+          const s = tf.tensor(values(2 * b * h * n * n, 32), [2 * b * h, n, n]);
+          const flat = tf.reshape(x, [2 * b * n, h * d]);
+          const row = tf.tensor(values(h * d, 33), [h * d]);
+          const other = tf.tensor(values(2 * b * n * h * d, 34), flat.shape);
+          return [
+            tf.softmax(tf.mul(s, 4)),
+            tf.slice(x, [1, 1, 0, 0], [2 * b - 1, n - 2, h, d]),
+            tf.transpose(x, [0, 2, 1, 3]),
+            tf.mul(flat, other),
+            tf.add(flat, row),
+            tf.sub(flat, other),
+          ].map((t) => t.dataSync() as Float32Array);
+        });
       const original = run();
       registerNativeKernels("wasm", { openblas: blas, cKernels: k });
       const viaC = run();
@@ -491,10 +487,7 @@ Deno.test({
       for (let i = 1; i < names.length; i++) {
         assert.deepEqual(viaC[i], original[i], names[i]);
       }
-    } finally {
-      unregisterNativeKernels("wasm");
-      if (previous) await tf.setBackend(previous);
-    }
+    });
   },
 });
 
@@ -535,6 +528,20 @@ Deno.test({
       /built from other source: run deno task build:native/,
     );
   },
+});
+
+Deno.test("buildCKernels() names a missing or failing compiler and leaves nothing behind", async () => {
+  const out = `${dir}/failed/${cKernelsFileName()}`;
+  await assert.rejects(
+    () => buildCKernels({ cc: "cufit-no-such-cc", out, log: () => {} }),
+    /No C compiler "cufit-no-such-cc" found: install one/,
+  );
+  await assert.rejects(
+    () => buildCKernels({ cc: "false", out, log: () => {} }),
+    /false failed \(exit 1\)/,
+  );
+  const left = [...Deno.readDirSync(`${dir}/failed`)].map((e) => e.name);
+  assert.deepEqual(left, [], "no library and no temporary file");
 });
 
 Deno.test("cufitSourceId is 64-bit FNV-1a", () => {
