@@ -148,7 +148,12 @@ Deno.test({
           ["sweep", "status", "viaslurm"],
           cluster.env,
         )).out;
-        if (/sweep viaslurm: 18 done/.test(status)) break;
+        // Done in the cell folders and finished in Slurm: a task that wrote
+        // its last record is still RUNNING or COMPLETING for a moment.
+        if (
+          /sweep viaslurm: 18 done/.test(status) &&
+          !/\b(PENDING|CONFIGURING|RUNNING|COMPLETING)\b/.test(status)
+        ) break;
         await new Promise((r) => setTimeout(r, 500));
       }
       assert.match(status, /sweep viaslurm: 18 done; Slurm jobs \d+/);

@@ -226,11 +226,13 @@ export async function runSweep(options: RunSweepOptions): Promise<number> {
   let givenUp = 0;
   let inSlurm = 0;
   for (const cell of record.cells) {
-    if (slurmTasks.has(cell.index)) {
+    const status = statuses.get(cell.index)!;
+    // A cell that recorded itself done is done, even while its Slurm task
+    // is still exiting (RUNNING or COMPLETING for a moment after).
+    if (slurmTasks.has(cell.index) && status.state !== "done") {
       inSlurm++;
       continue;
     }
-    const status = statuses.get(cell.index)!;
     const plan = await planCell(dir, cell, status, retries);
     if (plan.action === "done") {
       done++;
