@@ -42,7 +42,8 @@ interface CpuBackendLike {
   disposeIntermediateTensorInfo(info: TensorInfo): void;
 }
 
-function sizeOf(shape: readonly number[]): number {
+/** Number of values of a tensor of `shape`. */
+export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;

@@ -36,7 +36,7 @@ import {
   patchRows,
   planPatchConv,
 } from "./_patch_conv.ts";
-import { type TensorMemory, tensorMemory } from "./_tensor_memory.ts";
+import { sizeOf, type TensorMemory, tensorMemory } from "./_tensor_memory.ts";
 import { effectiveRank, transposeInto } from "./_transpose.ts";
 import { type RowCopies, sliceRows, transposeRows } from "./_row_copies.ts";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
@@ -277,56 +277,45 @@ export function registerNativeKernels(
   c?.bindSgemm(blas.path);
 
   const originals: KernelConfig[] = [];
-  for (const name of present) {
+  /** Swaps kernel `name` for `make(original)`, keeping its set-up hooks. */
+  const replace = (name: string, make: (f: KernelFunc) => KernelFunc) => {
     const original = tf.getKernel(name, backendName);
+    if (original === undefined) return false;
     tf.unregisterKernel(name, backendName);
     tf.registerKernel({
       kernelName: name,
       backendName,
-      kernelFunc: NATIVE_FACTORIES[name](
-        blas,
-        backendName,
-        original.kernelFunc,
-        c,
-      ),
+      kernelFunc: make(original.kernelFunc),
       setupFunc: original.setupFunc,
       disposeFunc: original.disposeFunc,
     });
     originals.push(original);
+    return true;
+  };
+  const added: string[] = [];
+  /** Registers kernel `name` unless the backend has one by that name. */
+  const add = (name: string, kernelFunc: KernelFunc) => {
+    if (tf.getKernel(name, backendName) !== undefined) return;
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+    added.push(name);
+  };
+  for (const name of present) {
+    replace(name, (f) => NATIVE_FACTORIES[name](blas, backendName, f, c));
+  }
+  for (const name of ADDED_KERNEL_NAMES) {
+    add(name, ADDED_FACTORIES[name](backendName, c));
   }
   const cActive: string[] = [];
-  for (const name of c === undefined ? [] : C_KERNEL_NAMES) {
-    const original = tf.getKernel(name, backendName);
-    if (original === undefined) continue;
-    tf.unregisterKernel(name, backendName);
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: C_FACTORIES[name](c!, backendName, original.kernelFunc),
-      setupFunc: original.setupFunc,
-      disposeFunc: original.disposeFunc,
-    });
-    originals.push(original);
-    cActive.push(name);
-  }
-  const added: string[] = [];
-  for (const name of ADDED_KERNEL_NAMES) {
-    if (tf.getKernel(name, backendName) !== undefined) continue;
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: ADDED_FACTORIES[name](backendName, c),
-    });
-    added.push(name);
-  }
-  for (const name of c === undefined ? [] : C_ADDED_KERNEL_NAMES) {
-    if (tf.getKernel(name, backendName) !== undefined) continue;
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: C_ADDED_FACTORIES[name](backendName, c!),
-    });
-    added.push(name);
+  if (c !== undefined) {
+    const lib = c;
+    for (const name of C_KERNEL_NAMES) {
+      if (replace(name, (f) => C_FACTORIES[name](lib, backendName, f))) {
+        cActive.push(name);
+      }
+    }
+    for (const name of C_ADDED_KERNEL_NAMES) {
+      add(name, C_ADDED_FACTORIES[name](backendName, lib));
+    }
   }
   registrations.set(backendName, {
     originals,
@@ -499,19 +488,18 @@ const C_ADDED_FACTORIES: Record<
         `LayerNormParts: needs float32 x [..., D] with D > 0 and weight and bias of D values, got x [${x.shape}], weight [${weight?.shape}], bias [${bias?.shape}]`,
       );
     }
-    const mem = tensorMemory(backendName, args.backend);
-    const outs = [mem.alloc(x.shape)];
-    if (stats) {
-      outs.push(mem.alloc(x.shape), mem.alloc([...x.shape.slice(0, -1), 1]));
-    }
-    const views = [x, weight, bias, ...outs].map((t) => mem.view(t));
-    if (views.some((v) => v === undefined)) {
-      outs.forEach((o) => mem.free(o));
-      throw new Error("LayerNormParts: cannot view the tensor memory");
-    }
-    const [xv, wv, bv, y, xhat, rstd] = views as Float32Array[];
-    c.layerNorm(xv, wv, bv, eps, { y, xhat, rstd });
-    return outs;
+    const shapes = stats
+      ? [x.shape, x.shape, [...x.shape.slice(0, -1), 1]]
+      : [x.shape];
+    return computeOutputs(
+      "LayerNormParts",
+      backendName,
+      args.backend,
+      shapes,
+      [x, weight, bias],
+      ([y, xhat, rstd], [xv, wv, bv]) =>
+        c.layerNorm(xv, wv, bv, eps, { y, xhat, rstd }),
+    );
   },
   LayerNormGrad: (backendName, c) => (args) => {
     const { dy, xhat, rstd, weight, residual } = args.inputs as Record<
@@ -536,21 +524,46 @@ const C_ADDED_FACTORIES: Record<
     const inputs = residual === undefined
       ? [dy!, xhat!, rstd, weight]
       : [dy!, xhat!, rstd, weight, residual];
-    const out = withViews(backendName, args.backend, dy!.shape, inputs, (
-      dx,
-      [d, h, r, w, res],
-    ) => c.layerNormGrad(d, { xhat: h, rstd: r }, w, dx, res));
-    if (out === undefined) {
-      throw new Error("LayerNormGrad: cannot view the tensor memory");
-    }
-    return out;
+    return computeOutputs(
+      "LayerNormGrad",
+      backendName,
+      args.backend,
+      [dy!.shape],
+      inputs,
+      ([dx], [d, h, r, w, res]) =>
+        c.layerNormGrad(d, { xhat: h, rstd: r }, w, dx, res),
+    )[0];
   },
 };
 
-function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
+/**
+ * For kernels with no original to fall back to: allocates float32 outputs
+ * of `shapes`, views them and `inputs` (after the allocations: a growing
+ * wasm heap moves earlier views) and runs `compute`. A view that cannot be
+ * taken, or an error in `compute`, frees the outputs and throws.
+ */
+function computeOutputs(
+  kernel: string,
+  backendName: NativeBackendName,
+  backend: unknown,
+  shapes: number[][],
+  inputs: TensorInfo[],
+  compute: (outs: Float32Array[], ins: Float32Array[]) => void,
+): TensorInfo[] {
+  const mem = tensorMemory(backendName, backend);
+  const outs = shapes.map((shape) => mem.alloc(shape));
+  try {
+    const views = [...inputs, ...outs].map((t) => mem.view(t));
+    if (views.some((v) => v === undefined)) {
+      throw new Error(`${kernel}: cannot view the tensor memory`);
+    }
+    const all = views as Float32Array[];
+    compute(all.slice(inputs.length), all.slice(0, inputs.length));
+    return outs;
+  } catch (e) {
+    outs.forEach((o) => mem.free(o));
+    throw e;
+  }
 }
 
 /** `GeluParts` over the backend's own float32 memory, no copies. */
@@ -564,17 +577,15 @@ function geluPartsKernel(
     if (x.dtype !== "float32") {
       throw new Error(`GeluParts: x must be float32, got ${x.dtype}`);
     }
-    const mem = tensorMemory(backendName, args.backend);
-    const outs = [mem.alloc(x.shape)];
-    if (derivative) outs.push(mem.alloc(x.shape));
-    const views = [x, ...outs].map((t) => mem.view(t));
-    if (views.some((v) => v === undefined)) {
-      outs.forEach((o) => mem.free(o));
-      throw new Error("GeluParts: cannot view the tensor memory");
-    }
-    if (c !== undefined) c.gelu(views[0]!, views[1]!, views[2]);
-    else geluInto(views[0]!, views[1]!, views[2]);
-    return outs;
+    return computeOutputs(
+      "GeluParts",
+      backendName,
+      args.backend,
+      derivative ? [x.shape, x.shape] : [x.shape],
+      [x],
+      ([y, slope], [xv]) =>
+        c !== undefined ? c.gelu(xv, y, slope) : geluInto(xv, y, slope),
+    );
   };
 }
 
@@ -593,18 +604,18 @@ function softmaxGradKernel(
         `SoftmaxGrad: probs and dy must be float32 of one shape, got ${probs.dtype} [${probs.shape}] and ${dy.dtype} [${dy.shape}]`,
       );
     }
-    const mem = tensorMemory(backendName, args.backend);
-    const out = mem.alloc(probs.shape);
-    const views = [probs, dy, out].map((t) => mem.view(t));
-    if (views.some((v) => v === undefined)) {
-      mem.free(out);
-      throw new Error("SoftmaxGrad: cannot view the tensor memory");
-    }
     const cols = probs.shape.at(-1)!;
-    if (c !== undefined && cols > 0) {
-      c.softmaxGrad(views[0]!, views[1]!, views[2]!, cols);
-    } else softmaxGradInto(views[0]!, views[1]!, views[2]!, cols);
-    return out;
+    return computeOutputs(
+      "SoftmaxGrad",
+      backendName,
+      args.backend,
+      [probs.shape],
+      [probs, dy],
+      ([out], [p, g]) =>
+        c !== undefined && cols > 0
+          ? c.softmaxGrad(p, g, out, cols)
+          : softmaxGradInto(p, g, out, cols),
+    )[0];
   };
 }
 
@@ -783,7 +794,7 @@ function patchConv(
 
 /** A float32 bias that adds one value per output column (`[n]`, `[1, n]`, scalar). */
 function isRowBias(bias: TensorInfo, n: number): boolean {
-  const size = bias.shape.reduce((p, d) => p * d, 1);
+  const size = sizeOf(bias.shape);
   return bias.dtype === "float32" &&
     (size === 1 || (size === n && bias.shape[bias.shape.length - 1] === n));
 }
