@@ -211,7 +211,8 @@ Deno.test({
     const k = kernels();
     const blas = openBlas();
     if (blas === undefined) return;
-    assert.ok(k.bindSgemm(blas.path), `cannot bind ${blas.path}`);
+    const sgemm = blas.sgemmAddress;
+    assert.ok(sgemm, "OpenBLAS gives the address of cblas_sgemm");
     k.setThreads(2);
     for (
       const [aShape, bShape, transA, transB] of [
@@ -230,10 +231,17 @@ Deno.test({
       runBatchMatMul(blas, plan, { a, b, out: got }, { beta: 1, c: k });
       assert.deepEqual(got, want, `[${aShape}] x [${bShape}]`);
       assert.equal(blas.threads, 2, "OpenBLAS threads restored");
+      // And called directly, on OpenBLAS set to one thread.
+      const direct = new Float32Array(size).fill(0.25);
+      blas.setThreads(1);
+      k.sgemmBatch(sgemm, plan, { a, b, out: direct }, 1);
+      blas.setThreads(2);
+      assert.deepEqual(direct, want, `direct [${aShape}] x [${bShape}]`);
     }
     assert.throws(
       () =>
         k.sgemmBatch(
+          sgemm,
           planBatchMatMul([2, 4, 4], [2, 4, 4], false, false),
           {
             a: new Float32Array(31),
@@ -261,7 +269,6 @@ Deno.test({
         cKernels: k,
       });
       assert.equal(reg.cKernels?.path, libPath);
-      assert.equal(reg.cKernels?.batchedMatMul, true);
       tf.tidy(() => {
         const x = tf.tensor(values(4 * 257, 9), [4, 257]);
         const { y, dydx: slope } = geluParts(x, { derivative: true });

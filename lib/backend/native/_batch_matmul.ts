@@ -96,8 +96,8 @@ export interface RunBatchMatMulOptions {
   /** Scale of the incoming `out` (1 adds the product to a prefilled bias). @default 0 */
   beta?: number;
   /**
-   * C kernels with an sgemm bound: batches of small products then run one
-   * per thread on their pool instead of one after another.
+   * C kernels: batches of small products then run one per thread on their
+   * pool (each calling this OpenBLAS) instead of one after another.
    * @default undefined (the loop here)
    */
   c?: CKernels;
@@ -142,8 +142,10 @@ export function runBatchMatMul(
   const c = options.c;
   if (serial) blas.setThreads(1);
   try {
-    if (serial && c !== undefined && c.hasSgemm && c.threads > 1) {
-      c.sgemmBatch(plan, data, beta);
+    if (
+      serial && c !== undefined && c.threads > 1 && blas.sgemmAddress !== null
+    ) {
+      c.sgemmBatch(blas.sgemmAddress, plan, data, beta);
     } else {
       loop(blas, plan, data, beta, aSize, bSize, cSize);
     }

@@ -80,7 +80,7 @@ export async function buildCKernels(
     source,
     "-lpthread",
     // Never unmapped while the process runs: the pool threads live in it.
-    ...(Deno.build.os === "linux" ? ["-ldl", "-lm", "-Wl,-z,nodelete"] : []),
+    ...(Deno.build.os === "linux" ? ["-lm", "-Wl,-z,nodelete"] : []),
   ];
   log(`build:native: ${command.join(" ")}`);
   let result: Deno.CommandOutput;

@@ -19,9 +19,10 @@
  * @module
  */
 import type { BatchMatMulPlan } from "./_batch_matmul.ts";
+import type { OpenBlas } from "./openblas.ts";
 
 /** Bumped with the C file's `CUFIT_ABI` when a signature changes. */
-export const C_KERNELS_ABI = 4;
+export const C_KERNELS_ABI = 5;
 
 const SYMBOLS = {
   cufit_abi: { parameters: [], result: "i32" },
@@ -78,10 +79,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "buffer", "buffer", "i64", "i64"],
     result: "i32",
   },
-  cufit_bind_sgemm: { parameters: ["buffer"], result: "i32" },
   cufit_sgemm_batch: {
-    // transA, transB, m, n, k, a, b, c, aIndex, bIndex, batch, beta
+    // sgemm, transA, transB, m, n, k, a, b, c, aIndex, bIndex, batch, beta
     parameters: [
+      "pointer",
       "i32",
       "i32",
       "i32",
@@ -171,21 +172,13 @@ export interface CKernels {
     out: Float32Array,
   ): void;
   /**
-   * True when the batched products can run here: an OpenBLAS was bound
-   * with {@linkcode CKernels.bindSgemm}.
-   */
-  hasSgemm: boolean;
-  /**
-   * Binds the `cblas_sgemm` of a library this process already opened
-   * (`path` as it was opened); false when it is not loaded.
-   */
-  bindSgemm(path: string): boolean;
-  /**
-   * The matrices of a batched product, one single-threaded sgemm each,
-   * spread over the threads. The caller sets OpenBLAS to one thread around
-   * it. Throws unless an sgemm is bound.
+   * The matrices of a batched product, one single-threaded call of `sgemm`
+   * (OpenBLAS's `cblas_sgemm`, see {@linkcode OpenBlas.sgemmAddress}) each,
+   * spread over the threads. The caller holds the library open and sets
+   * OpenBLAS to one thread around the call.
    */
   sgemmBatch(
+    sgemm: Deno.PointerObject,
     plan: BatchMatMulPlan,
     data: { a: Float32Array; b: Float32Array; out: Float32Array },
     beta: number,
@@ -294,7 +287,6 @@ export function loadCKernels(
       error: `${path} was built from other source: run deno task build:native`,
     };
   }
-  let bound = false;
   const kernels: CKernels = {
     path,
     threads: s.cufit_set_threads(threads),
@@ -435,16 +427,7 @@ export function loadCKernels(
         );
       }
     },
-    get hasSgemm() {
-      return bound;
-    },
-    bindSgemm(blasPath) {
-      bound = s.cufit_bind_sgemm(new TextEncoder().encode(`${blasPath}\0`)) ===
-        1;
-      return bound;
-    },
-    sgemmBatch(plan, data, beta) {
-      if (!bound) throw new Error("sgemmBatch: no OpenBLAS bound");
+    sgemmBatch(sgemm, plan, data, beta) {
       const { m, n, k, batch } = plan;
       const aCount = maxOf(plan.aIndex) + 1;
       const bCount = maxOf(plan.bIndex) + 1;
@@ -459,6 +442,7 @@ export function loadCKernels(
       }
       if (batch === 0 || m === 0 || n === 0) return;
       s.cufit_sgemm_batch(
+        sgemm,
         plan.transA ? 1 : 0,
         plan.transB ? 1 : 0,
         m,

@@ -38,12 +38,11 @@
  * Web Worker, or `deno test` running files side by side in one process)
  * waits for the current job to end.
  *
- * Nothing here reads files or the environment. The only library it opens
- * is the OpenBLAS the caller already loaded (dlopen with RTLD_NOLOAD, so a
- * path never loads new code), and that one it keeps open.
+ * Nothing here reads files or the environment, or opens a library: the
+ * batched products call the cblas_sgemm the caller passes, from an OpenBLAS
+ * it holds open for the length of the call.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,7 +54,7 @@
 #endif
 
 /* Bumped when a signature below changes; c_kernels.ts checks it. */
-#define CUFIT_ABI 4
+#define CUFIT_ABI 5
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 /* One build for every x86-64 CPU: the loader picks the widest version. */
@@ -623,32 +622,8 @@ typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n,
                          const float *b, int ldb, float beta, float *c,
                          int ldc);
 
-static sgemm_fn blas_sgemm;
-
-/*
- * Binds cblas_sgemm of an OpenBLAS the process has already loaded (`path`
- * as it was opened); returns 1 on success, 0 when it is not loaded or lacks
- * the symbol. RTLD_NOLOAD: this never loads a library.
- */
-int32_t cufit_bind_sgemm(const char *path) {
-  void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-  if (!handle) return 0;
-  sgemm_fn fn = (sgemm_fn)dlsym(handle, "cblas_sgemm");
-  if (!fn) {
-    dlclose(handle);
-    return 0;
-  }
-  /*
-   * The handle stays open: the library then stays mapped for the life of
-   * the process, even when every caller closes theirs (Deno closes a
-   * library when the isolate that opened it ends), so blas_sgemm never
-   * points into unmapped memory.
-   */
-  blas_sgemm = fn;
-  return 1;
-}
-
 struct sgemm_job {
+  sgemm_fn sgemm;
   int trans_a, trans_b, m, n, k;
   const float *a, *b;
   float *c;
@@ -664,7 +639,7 @@ static void sgemm_range(const void *ctx, int64_t begin, int64_t end) {
   const int lda = j->trans_a ? j->m : j->k;
   const int ldb = j->trans_b ? j->k : j->n;
   for (int64_t i = begin; i < end; i++) {
-    blas_sgemm(101 /* row major */, j->trans_a ? 112 : 111,
+    j->sgemm(101 /* row major */, j->trans_a ? 112 : 111,
                j->trans_b ? 112 : 111, j->m, j->n, j->k, 1.0f,
                j->a + j->a_index[i] * a_size, lda > 1 ? lda : 1,
                j->b + j->b_index[i] * b_size, ldb > 1 ? ldb : 1, j->beta,
@@ -674,17 +649,17 @@ static void sgemm_range(const void *ctx, int64_t begin, int64_t end) {
 
 /*
  * C[i] = op(A[a_index[i]]) @ op(B[b_index[i]]) + beta C[i] for i < batch,
- * row-major, matrices packed one after another. Each sgemm runs on one
- * thread: set OpenBLAS to one thread around this call. Returns 0 when no
- * sgemm is bound (nothing is computed), 1 otherwise.
+ * row-major, matrices packed one after another, with `sgemm` (a CBLAS
+ * cblas_sgemm). Each product runs on one thread: set OpenBLAS to one thread
+ * around this call. Returns 0 when `sgemm` is NULL (nothing is computed).
  */
-int32_t cufit_sgemm_batch(int32_t trans_a, int32_t trans_b, int32_t m,
-                          int32_t n, int32_t k, const float *a,
+int32_t cufit_sgemm_batch(sgemm_fn sgemm, int32_t trans_a, int32_t trans_b,
+                          int32_t m, int32_t n, int32_t k, const float *a,
                           const float *b, float *c, const int32_t *a_index,
                           const int32_t *b_index, int32_t batch, float beta) {
-  if (!blas_sgemm) return 0;
-  struct sgemm_job j = {trans_a, trans_b, m,       n,       k,   a,
-                        b,       c,       a_index, b_index, beta};
+  if (!sgemm) return 0;
+  struct sgemm_job j = {sgemm, trans_a, trans_b, m, n, k, a,
+                        b, c, a_index, b_index, beta};
   parallel_for(sgemm_range, &j, batch, 1);
   return 1;
 }

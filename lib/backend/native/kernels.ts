@@ -179,7 +179,7 @@ export interface NativeKernelsResult {
   /** Why nothing (or not everything asked for) was replaced. */
   reason?: string;
   /** The C kernel library in use and its threads, when one is. */
-  cKernels?: { path: string; threads: number; batchedMatMul: boolean };
+  cKernels?: { path: string; threads: number };
   /** Why the C kernels are not in use, when OpenBLAS is. */
   cReason?: string;
 }
@@ -273,8 +273,6 @@ export function registerNativeKernels(
     if ("error" in loaded) cReason = loaded.error;
     else c = loaded;
   }
-  // Bound on every registration: the OpenBLAS may be another one than last.
-  c?.bindSgemm(blas.path);
 
   const originals: KernelConfig[] = [];
   /** Swaps kernel `name` for `make(original)`, keeping its set-up hooks. */
@@ -325,7 +323,7 @@ export function registerNativeKernels(
     c,
   });
   const cInfo = c === undefined ? { cReason } : {
-    cKernels: { path: c.path, threads: c.threads, batchedMatMul: c.hasSgemm },
+    cKernels: { path: c.path, threads: c.threads },
   };
   const missing = applicable.filter((name) => !present.includes(name));
   const active = [...present, ...cActive];

@@ -43,6 +43,8 @@ const SYMBOLS = {
   },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  // The same function's address, for the C kernels' batched products.
+  cblas_sgemm_address: { name: "cblas_sgemm", type: "pointer" },
 } as const;
 
 /** One row-major `C = alpha * op(A) @ op(B) + beta * C`. */
@@ -85,6 +87,11 @@ export interface OpenBlas {
   threads: number;
   /** Runs one sgemm; checks that the buffers hold the described matrices. */
   sgemm(args: SgemmArgs): void;
+  /**
+   * The address of `cblas_sgemm`, for native code that calls it (the C
+   * kernels); valid until {@linkcode OpenBlas.close}.
+   */
+  sgemmAddress: Deno.PointerObject | null;
   /** Sets the OpenBLAS thread count (ignored by a non-OpenBLAS CBLAS). */
   setThreads(threads: number): void;
   /** Closes the library; the object must not be used afterwards. */
@@ -192,6 +199,7 @@ function bind(
     path,
     config,
     threads: 1,
+    sgemmAddress: s.cblas_sgemm_address as Deno.PointerObject | null,
     sgemm(args) {
       const { m, n, k, a, b, c } = args;
       const transA = args.transA ?? false;
