@@ -38,8 +38,15 @@ export function layerNorm(
   return layerNormParts(x, weight, bias, { eps }).y;
 }
 
-/** Whether the C kernel `name` serves this call (float32, no gradient tape). */
-function cKernelFor(name: string, ...tensors: (Tensor | undefined)[]): boolean {
+/**
+ * Whether the added kernel `name` (native or C, see kernels.ts) serves this
+ * call: float32 tensors, no gradient tape (it has no gradient of its own),
+ * and registered on the current backend.
+ */
+function addedKernelFor(
+  name: string,
+  ...tensors: (Tensor | undefined)[]
+): boolean {
   return tensors.every((t) => t === undefined || t.dtype === "float32") &&
     !tf.engine().isTapeOn() &&
     tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -57,7 +64,7 @@ export function layerNormParts(
   options: { stats?: boolean; eps?: number } = {},
 ): { y: Tensor; stats?: LayerNormStats } {
   const eps = options.eps ?? 1e-6;
-  if (cKernelFor("LayerNormParts", x, weight, bias)) {
+  if (addedKernelFor("LayerNormParts", x, weight, bias)) {
     const [y, xhat, rstd] = tf.engine().runKernel(
       "LayerNormParts",
       { x, weight, bias },
@@ -89,7 +96,7 @@ export function layerNormBackward(
   residual?: Tensor,
 ): Tensor {
   const { xhat, rstd } = stats;
-  if (cKernelFor("LayerNormGrad", dy, xhat, rstd, weight, residual)) {
+  if (addedKernelFor("LayerNormGrad", dy, xhat, rstd, weight, residual)) {
     const inputs: Record<string, Tensor> = { dy, xhat, rstd, weight };
     if (residual !== undefined) inputs.residual = residual;
     return tf.engine().runKernel("LayerNormGrad", inputs, {}) as Tensor;
@@ -120,10 +127,7 @@ export function geluParts(
 ): { y: Tensor; dydx?: Tensor } {
   // The native one-pass kernel, where registered; it has no gradient, so
   // not under a gradient tape (a trainable backbone takes the ops below).
-  if (
-    x.dtype === "float32" && !tf.engine().isTapeOn() &&
-    tf.getKernel("GeluParts", tf.getBackend()) !== undefined
-  ) {
+  if (addedKernelFor("GeluParts", x)) {
     const [y, dydx] = tf.engine().runKernel("GeluParts", { x }, {
       derivative: options.derivative ?? false,
     }) as Tensor[];
@@ -145,11 +149,7 @@ export function geluParts(
  * gradient tapes: it has no gradient of its own).
  */
 export function softmaxGrad(probs: Tensor, dy: Tensor): Tensor {
-  if (
-    probs.dtype === "float32" && dy.dtype === "float32" &&
-    !tf.engine().isTapeOn() &&
-    tf.getKernel("SoftmaxGrad", tf.getBackend()) !== undefined
-  ) {
+  if (addedKernelFor("SoftmaxGrad", probs, dy)) {
     return tf.engine().runKernel("SoftmaxGrad", { probs, dy }, {}) as Tensor;
   }
   return tf.tidy(() =>
