@@ -48,10 +48,10 @@ export interface BackendInfo {
   /** Why native kernels are not active, when they are not. */
   nativeReason?: string;
   /**
-   * The project's C kernels (GELU, softmax backward, batched small matmuls
-   * on every core), when built and loaded next to OpenBLAS.
+   * The project's C kernels (the work around the matrix products, on every
+   * core), when built and loaded next to OpenBLAS.
    */
-  cKernels?: { path: string; threads: number; batchedMatMul: boolean };
+  cKernels?: { path: string; threads: number };
   /** Why the C kernels are not in use, when OpenBLAS is. */
   cKernelsReason?: string;
   /** tfjs version. */
@@ -60,6 +60,18 @@ export interface BackendInfo {
   adapter: AdapterReport;
   /** Why `auto` took or skipped each candidate (empty for a named backend). */
   reasons: string[];
+}
+
+/**
+ * The backend as reports name it: tfjs's name, `+openblas` when native
+ * matmul kernels replaced the backend's own, `+c` when the C kernels ran
+ * too (`wasm+openblas+c`).
+ */
+export function backendLabel(
+  info: Pick<BackendInfo, "tfName" | "nativeKernels" | "cKernels">,
+): string {
+  return info.tfName + (info.nativeKernels.length > 0 ? "+openblas" : "") +
+    (info.cKernels ? "+c" : "");
 }
 
 /** Raised when a backend cannot be loaded; the message says how to fix it. */

@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { type BackendName, BACKENDS } from "../backend/backend.ts";
+import {
+  backendLabel,
+  type BackendName,
+  BACKENDS,
+} from "../backend/backend.ts";
 import type { Method } from "../train/learner.ts";
 import process from "node:process";
 import { RssTracker } from "./peak_rss.ts";
@@ -259,8 +263,7 @@ export async function benchTrainStep(
       method,
       img,
       batch,
-      backend: info.tfName + (native ? "+openblas" : "") +
-        (info.cKernels ? "+c" : ""),
+      backend: backendLabel(info),
       images_per_s: round((batch * steps) / total, 3),
       peak_rss_mb: round(peak.bytes / (1024 * 1024), 1),
     },

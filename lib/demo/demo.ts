@@ -14,7 +14,11 @@
  */
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BackendName, initBackend } from "../backend/backend.ts";
+import {
+  backendLabel,
+  type BackendName,
+  initBackend,
+} from "../backend/backend.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
 import {
   loadDatasetConfig,
@@ -359,9 +363,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? defaultOut(o.data, o.noise);
   const configs = await demoConfigs({ ...o, out });
   const backend = await initBackend(o.backend, { log });
-  const backendName = backend.tfName +
-    (backend.nativeKernels.length > 0 ? "+openblas" : "") +
-    (backend.cKernels ? "+c" : "");
+  const backendName = backendLabel(backend);
 
   // 1. What the data is, and the noisy labels every method will share.
   const { train: trainSet, test: testSet } = await openDatasets(configs[0]);
