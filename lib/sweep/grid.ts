@@ -36,6 +36,7 @@ import {
   METHODS,
   NET_SIZES,
 } from "../train/config.ts";
+import { parseJson } from "../io/parse_json.ts";
 
 /** Noise models a sweep can use (`matrix` needs a file per dataset: not here). */
 export const SWEEP_NOISE_MODES = ["symmetric", "pairflip"] as const;
@@ -135,14 +136,7 @@ export async function loadGrid(path: string): Promise<Grid> {
     }
     throw e;
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(
-      `Cannot parse sweep file "${path}": ${(e as Error).message}`,
-    );
-  }
+  const raw = parseJson(text, `sweep file "${path}"`);
   return checkGrid(raw, `Sweep file "${path}"`);
 }
 

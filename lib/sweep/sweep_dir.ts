@@ -25,6 +25,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { loadDatasetConfig, projectConfDir } from "../train/config.ts";
 import { type Cell, checkGrid, expandGrid, type Grid } from "./grid.ts";
 import { firstDifference } from "../io/json_diff.ts";
+import { parseJson } from "../io/parse_json.ts";
 
 /** Where sweep folders live, relative to the project folder. */
 export const SWEEPS_DIR = "checkpoints/sweeps";
@@ -106,12 +107,9 @@ export function sweepDatasetFile(dir: string, dataset: string): string {
 export async function readSweep(dir: string): Promise<SweepRecord> {
   const file = join(dir, "sweep.json");
   const text = await Deno.readTextFile(file);
-  let raw: Partial<Omit<SweepRecord, "grid">> & { grid?: unknown };
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(`Cannot parse "${file}": ${(e as Error).message}`);
-  }
+  const raw = parseJson(text, `"${file}"`) as
+    & Partial<Omit<SweepRecord, "grid">>
+    & { grid?: unknown };
   if (raw?.format !== SWEEP_FORMAT) {
     throw new TypeError(
       `"${file}" is not a sweep record: expected "format": "${SWEEP_FORMAT}"`,

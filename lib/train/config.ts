@@ -36,6 +36,7 @@ import {
   seed,
   show,
 } from "./_checks.ts";
+import { parseJson } from "../io/parse_json.ts";
 
 /** The three training scripts of the reference. */
 export const METHODS = ["linear", "rein", "cufit"] as const;
@@ -347,15 +348,10 @@ export function loadDatasetConfig(
     }
     throw e;
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(
-      `Cannot parse dataset config "${file}": ${(e as Error).message}`,
-    );
-  }
-  return checkDatasetConfig(raw, file);
+  return checkDatasetConfig(
+    parseJson(text, `dataset config "${file}"`),
+    file,
+  );
 }
 
 function knownNames(confDir: string): string {

@@ -28,6 +28,7 @@ import { avgAccText, type EpochMetrics } from "./metrics.ts";
 import { withPath, writeAll, writeFileAtomic } from "../io/atomic.ts";
 import { parseRunRecord, RUN_FORMAT } from "./run_record.ts";
 import { firstDifference } from "../io/json_diff.ts";
+import { parseJson } from "../io/parse_json.ts";
 
 export { RUN_FORMAT };
 
@@ -287,12 +288,7 @@ async function holdsNoEpoch(dir: string): Promise<boolean> {
 export async function readRunRecord(dir: string): Promise<RunRecord> {
   const file = join(dir, "config.json");
   const text = await Deno.readTextFile(file);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(`Cannot parse "${file}": ${(e as Error).message}`);
-  }
+  const raw = parseJson(text, `"${file}"`);
   const r = raw as Partial<RunRecord> | null;
   if (r === null || typeof r !== "object" || r.format !== RUN_FORMAT) {
     throw new TypeError(
