@@ -16,36 +16,14 @@ export interface RowCopies {
 }
 
 /**
- * Plans of recent transposes: a training step repeats the same few shapes
- * hundreds of times, and the offsets of attention's head split take ~0.15 ms
- * to compute against ~0.5 ms for the copy itself.
- */
-const transposePlans = new Map<string, RowCopies | undefined>();
-const MAX_PLANS = 64;
-
-/**
  * The runs of `x.transpose(perm)` when the permutation keeps the last axis
  * in place (after size-1 axes are dropped and neighbours merged); undefined
- * otherwise, or when runs would be under `minLen` floats. Plans are cached:
- * the returned offsets are shared and must not be changed.
+ * otherwise, or when runs would be under `minLen` floats.
  */
 export function transposeRows(
   shape: readonly number[],
   perm: readonly number[],
   minLen = 1,
-): RowCopies | undefined {
-  const key = `${shape}|${perm}|${minLen}`;
-  if (transposePlans.has(key)) return transposePlans.get(key);
-  const plan = planTransposeRows(shape, perm, minLen);
-  if (transposePlans.size >= MAX_PLANS) transposePlans.clear();
-  transposePlans.set(key, plan);
-  return plan;
-}
-
-function planTransposeRows(
-  shape: readonly number[],
-  perm: readonly number[],
-  minLen: number,
 ): RowCopies | undefined {
   const c = collapsePermutation(shape, perm);
   const rank = c.shape.length;
