@@ -19,7 +19,6 @@
  * @module
  */
 import type { BatchMatMulPlan } from "./_batch_matmul.ts";
-import type { OpenBlas } from "./openblas.ts";
 
 /** Bumped with the C file's `CUFIT_ABI` when a signature changes. */
 export const C_KERNELS_ABI = 5;
@@ -173,7 +172,7 @@ export interface CKernels {
   ): void;
   /**
    * The matrices of a batched product, one single-threaded call of `sgemm`
-   * (OpenBLAS's `cblas_sgemm`, see {@linkcode OpenBlas.sgemmAddress}) each,
+   * (OpenBLAS's `cblas_sgemm`, see `OpenBlas.sgemmAddress`) each,
    * spread over the threads. The caller holds the library open and sets
    * OpenBLAS to one thread around the call.
    */
